@@ -1,0 +1,104 @@
+package bpf
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
+)
+
+// Attachment is the program attached to one interface through a bpf_link:
+// if the process dies, the kernel detaches it.
+type Attachment struct {
+	link    link.Link
+	Mode    Mode    // the mode in use: native, generic or offload
+	Variant Variant // the program variant attached
+}
+
+// Close detaches the program. It is idempotent.
+func (a *Attachment) Close() error {
+	if a == nil || a.link == nil {
+		return nil
+	}
+	err := a.link.Close()
+	a.link = nil
+	return err
+}
+
+// Link returns the underlying bpf_link (for pinning and inspection).
+func (a *Attachment) Link() link.Link { return a.link }
+
+// AttachError is a failed attach in one mode; Err wraps the errno.
+type AttachError struct {
+	Mode    Mode
+	Variant Variant
+	Err     error
+	// Fallback holds the native error when ModeAuto also failed generic.
+	Fallback *AttachError
+}
+
+func (e *AttachError) Error() string {
+	msg := fmt.Sprintf("attaching %s program in %s mode: %v", e.Variant, e.Mode, e.Err)
+	if e.Fallback != nil {
+		msg = e.Fallback.Error() + "; then " + msg
+	}
+	return msg
+}
+
+func (e *AttachError) Unwrap() error { return e.Err }
+
+var modeFlags = map[Mode]link.XDPAttachFlags{
+	ModeNative:  link.XDPDriverMode,
+	ModeGeneric: link.XDPGenericMode,
+	ModeOffload: link.XDPOffloadMode,
+}
+
+// Attach attaches the program to the interface with index ifindex (in the
+// calling thread's network namespace). ModeAuto tries native, then
+// generic. The plain variant is used unless the instance was loaded with
+// Frags; if the kernel refuses it with ERANGE (an MTU larger than a page
+// allows), the xdp.frags variant is loaded and tried instead.
+func (c *Counters) Attach(ifindex int, mode Mode) (*Attachment, error) {
+	if mode != ModeAuto {
+		return c.attachMode(ifindex, mode)
+	}
+	a, nativeErr := c.attachMode(ifindex, ModeNative)
+	if nativeErr == nil {
+		return a, nil
+	}
+	a, err := c.attachMode(ifindex, ModeGeneric)
+	if err == nil {
+		return a, nil
+	}
+	var ae *AttachError
+	if errors.As(err, &ae) && errors.As(nativeErr, new(*AttachError)) {
+		var ne *AttachError
+		errors.As(nativeErr, &ne)
+		ae.Fallback = ne
+	}
+	return nil, err
+}
+
+func (c *Counters) attachMode(ifindex int, mode Mode) (*Attachment, error) {
+	flags, ok := modeFlags[mode]
+	if !ok {
+		return nil, fmt.Errorf("invalid attach mode %v", mode)
+	}
+	variant := c.variant
+	for {
+		prog, err := c.Program(variant)
+		if err != nil {
+			return nil, &AttachError{Mode: mode, Variant: variant, Err: err}
+		}
+		l, err := link.AttachXDP(link.XDPOptions{Program: prog, Interface: ifindex, Flags: flags})
+		if err == nil {
+			return &Attachment{link: l, Mode: mode, Variant: variant}, nil
+		}
+		if errors.Is(err, unix.ERANGE) && variant == Plain && c.fragsOK {
+			variant = Frags
+			continue
+		}
+		return nil, &AttachError{Mode: mode, Variant: variant, Err: err}
+	}
+}

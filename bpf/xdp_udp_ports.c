@@ -1,0 +1,241 @@
+//go:build ignore
+
+// xdp_udp_ports: count UDP packets and bytes per port at XDP.
+//
+// The program never writes to the packet and always returns XDP_PASS. Each
+// frame is put in exactly one class by classify() (the rules are in the
+// README, "Classification rules") and counted in exactly one slot of the
+// per-CPU counter table (two when source ports are counted).
+//
+// Counter table layout: one BPF_F_MMAPABLE array, one block of
+// slots_per_cpu slots per possible CPU, index = cpu * slots_per_cpu + slot.
+// Within a block:
+//
+//   [SLOT_FRAGMENT, SLOT_OTHER, SLOT_MALFORMED, reserved]  class slots
+//   [SLOT_PORTS, SLOT_PORTS + port_slots)                  destination ports
+//   [src_base, src_base + port_slots)                      source ports (if counted)
+//
+// port_slots is 65536 (dense: slot = port) or, with an allow-list, the
+// number of listed ports plus one "other" slot (slot = port_slot[port]).
+// Totals such as packets and udp_packets are derived in user space, so a
+// packet touches one slot (two with source counting) and nothing else.
+
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+char __license[] SEC("license") = "Dual MIT/GPL";
+
+// Limits of the parser; kept in sync with Go by TestConstantsMatchC.
+enum xdp_udp_ports_limits {
+	MAX_VLAN_TAGS = 2,
+	MAX_IPV6_EXT_HEADERS = 6,
+	DENSE_PORT_SLOTS = 65536,
+};
+
+// Frame classes. The non-UDP classes double as their counter slot.
+enum xdp_udp_ports_class {
+	CLASS_FRAGMENT = 0,
+	CLASS_OTHER = 1,
+	CLASS_MALFORMED = 2,
+	CLASS_UDP = 3,
+	SLOT_PORTS = 4, // first destination port slot
+};
+
+struct counter {
+	__u64 packets;
+	__u64 bytes;
+};
+
+// Keep the enums in BTF so bpf2go generates them for Go.
+const enum xdp_udp_ports_limits *unused_limits __attribute__((unused));
+const enum xdp_udp_ports_class *unused_class __attribute__((unused));
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, struct counter);
+	__uint(max_entries, 1); // set by the loader: CPUs * slots_per_cpu
+} counters SEC(".maps");
+
+// Load-time configuration, set by the loader before the program is loaded.
+volatile const __u32 slots_per_cpu = SLOT_PORTS + DENSE_PORT_SLOTS;
+volatile const __u32 src_base = 0;
+volatile const __u8 count_source = 0;
+volatile const __u8 use_port_slot = 0;
+
+// Allow-list mode: port -> slot (0..n-1 listed, n = "other"). Shared by all
+// CPUs and only read by the program.
+__u16 port_slot[DENSE_PORT_SLOTS];
+
+struct ports {
+	__u16 dst;
+	__u16 src;
+};
+
+#define VLAN_HLEN 4
+#define IPV4_MIN_HLEN 20
+#define IPV6_HLEN 40
+#define UDP_HLEN 8
+#define IPV4_FRAG_OFFSET 0x1fff
+#define IPV6_FRAG_OFFSET 0xfff8
+
+#define NEXTHDR_HOP 0
+#define NEXTHDR_ROUTING 43
+#define NEXTHDR_FRAGMENT 44
+#define NEXTHDR_AUTH 51
+#define NEXTHDR_DEST 60
+
+static __always_inline int parse_udp(void *pos, void *end, struct ports *ports)
+{
+	__u8 *udp = pos;
+
+	if (pos + UDP_HLEN > end)
+		return CLASS_MALFORMED;
+	ports->src = bpf_ntohs(*(__u16 *)&udp[0]);
+	ports->dst = bpf_ntohs(*(__u16 *)&udp[2]);
+	return CLASS_UDP;
+}
+
+static __always_inline int parse_ipv4(void *pos, void *end, struct ports *ports)
+{
+	__u8 *ip = pos;
+	__u32 hlen;
+
+	if (pos + IPV4_MIN_HLEN > end)
+		return CLASS_MALFORMED;
+	if ((ip[0] >> 4) != 4)
+		return CLASS_MALFORMED;
+	hlen = (ip[0] & 0xf) * 4;
+	if (hlen < IPV4_MIN_HLEN || pos + hlen > end)
+		return CLASS_MALFORMED;
+	if (ip[9] != IPPROTO_UDP)
+		return CLASS_OTHER;
+	if (*(__u16 *)&ip[6] & bpf_htons(IPV4_FRAG_OFFSET))
+		return CLASS_FRAGMENT;
+	return parse_udp(pos + hlen, end, ports);
+}
+
+static __always_inline int parse_ipv6(void *pos, void *end, struct ports *ports)
+{
+	__u8 *hdr = pos;
+	__u8 next;
+	__u32 len;
+
+	if (pos + IPV6_HLEN > end)
+		return CLASS_MALFORMED;
+	next = hdr[6];
+	pos += IPV6_HLEN;
+
+#pragma unroll
+	for (int i = 0; i < MAX_IPV6_EXT_HEADERS; i++) {
+		hdr = pos;
+		switch (next) {
+		case NEXTHDR_HOP:
+		case NEXTHDR_ROUTING:
+		case NEXTHDR_DEST:
+			if (pos + 2 > end)
+				return CLASS_MALFORMED;
+			len = ((__u32)hdr[1] + 1) * 8;
+			break;
+		case NEXTHDR_AUTH:
+			if (pos + 2 > end)
+				return CLASS_MALFORMED;
+			len = ((__u32)hdr[1] + 2) * 4;
+			break;
+		case NEXTHDR_FRAGMENT:
+			if (pos + 8 > end)
+				return CLASS_MALFORMED;
+			if (*(__u16 *)&hdr[2] & bpf_htons(IPV6_FRAG_OFFSET))
+				return hdr[0] == IPPROTO_UDP ? CLASS_FRAGMENT : CLASS_OTHER;
+			len = 8;
+			break;
+		default:
+			goto done;
+		}
+		next = hdr[0];
+		pos += len;
+	}
+done:
+	if (next != IPPROTO_UDP)
+		return CLASS_OTHER;
+	return parse_udp(pos, end, ports);
+}
+
+// classify puts a frame in exactly one class; for CLASS_UDP it fills ports.
+static __always_inline int classify(void *data, void *end, struct ports *ports)
+{
+	void *pos = data + ETH_HLEN;
+	__u16 proto;
+
+	if (pos > end)
+		return CLASS_MALFORMED;
+	proto = *(__u16 *)(pos - 2);
+
+#pragma unroll
+	for (int i = 0; i < MAX_VLAN_TAGS; i++) {
+		if (proto != bpf_htons(ETH_P_8021Q) && proto != bpf_htons(ETH_P_8021AD))
+			break;
+		if (pos + VLAN_HLEN > end)
+			return CLASS_MALFORMED;
+		proto = *(__u16 *)(pos + 2);
+		pos += VLAN_HLEN;
+	}
+
+	if (proto == bpf_htons(ETH_P_IP))
+		return parse_ipv4(pos, end, ports);
+	if (proto == bpf_htons(ETH_P_IPV6))
+		return parse_ipv6(pos, end, ports);
+	return CLASS_OTHER; // incl. more than MAX_VLAN_TAGS tags
+}
+
+static __always_inline void add(__u32 index, __u64 bytes)
+{
+	struct counter *c = bpf_map_lookup_elem(&counters, &index);
+
+	if (c) {
+		c->packets++;
+		c->bytes += bytes;
+	}
+}
+
+static __always_inline __u32 slot_of(__u16 port)
+{
+	return use_port_slot ? port_slot[port] : port;
+}
+
+static __always_inline int count(struct xdp_md *ctx, __u64 bytes)
+{
+	void *data = (void *)(long)ctx->data;
+	void *end = (void *)(long)ctx->data_end;
+	__u32 base = bpf_get_smp_processor_id() * slots_per_cpu;
+	struct ports ports;
+	int class = classify(data, end, &ports);
+
+	if (class != CLASS_UDP) {
+		add(base + class, bytes);
+		return XDP_PASS;
+	}
+	add(base + SLOT_PORTS + slot_of(ports.dst), bytes);
+	if (count_source)
+		add(base + src_base + slot_of(ports.src), bytes);
+	return XDP_PASS;
+}
+
+// Plain variant: the frame is one buffer, its length is data_end - data.
+SEC("xdp")
+int xdp_udp_ports(struct xdp_md *ctx)
+{
+	return count(ctx, (__u64)((long)ctx->data_end - (long)ctx->data));
+}
+
+// Multi-buffer variant: the length includes every fragment; headers are
+// still read from the first (linear) buffer.
+SEC("xdp.frags")
+int xdp_udp_frags(struct xdp_md *ctx)
+{
+	return count(ctx, bpf_xdp_get_buff_len(ctx));
+}

@@ -1,0 +1,162 @@
+//go:build linux
+
+// Package testnet builds the private networks live tests run in: a pair of
+// network namespaces joined by a veth, addresses from 192.0.2.0/24 and
+// 2001:db8::/64 that exist only inside them, static neighbour entries (so no
+// datagram waits for ARP/ND), and helpers to run code in a namespace, send
+// traffic and see what XDP program an interface has. Everything a test
+// creates is removed by t.Cleanup, also when the test fails.
+package testnet
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"sync/atomic"
+	"testing"
+)
+
+// Require makes sure the test may create namespaces and load BPF programs.
+// Without privileges it skips, unless CI=true, where it fails.
+func Require(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		SkipOrFail(t, "needs root (network namespaces, veth, BPF)")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		SkipOrFail(t, "needs iproute2's ip command: %v", err)
+	}
+}
+
+// SkipOrFail skips the test, or fails it when CI=true: CI must never skip.
+func SkipOrFail(t testing.TB, format string, args ...any) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("CI=true, refusing to skip: "+format, args...)
+	}
+	t.Skipf(format, args...)
+}
+
+var seq atomic.Uint32
+
+// UniqueName returns a name no other test in any package running now uses:
+// prefix, the process id and a sequence number. Keep prefix short when
+// the name is an interface name (15 bytes at most).
+func UniqueName(prefix string) string {
+	return fmt.Sprintf("%s%d%d", prefix, os.Getpid()%100000, seq.Add(1))
+}
+
+// Pair is two namespaces joined by a veth: traffic goes from Sender to
+// Receiver, where the program under test is attached.
+type Pair struct {
+	Sender, Receiver     string // namespace names
+	SenderIf, ReceiverIf string // veth ends, one in each namespace
+	ReceiverIndex        int    // ifindex of ReceiverIf in Receiver
+	SenderMAC            net.HardwareAddr
+	ReceiverMAC          net.HardwareAddr
+	SenderV4, ReceiverV4 net.IP
+	SenderV6, ReceiverV6 net.IP
+}
+
+// Options shapes a Pair.
+type Options struct {
+	// MTU of both veth ends; 0 keeps the default (1500).
+	MTU int
+	// SenderIf and ReceiverIf name the veth ends; empty picks "xs0"/"xr0".
+	SenderIf, ReceiverIf string
+}
+
+// NewPair creates a Pair and registers its removal with t.Cleanup. In a
+// child started by RunInReceiver it returns the parent's pair instead (a
+// test that re-executes itself creates exactly one pair before that).
+func NewPair(t testing.TB, opts Options) *Pair {
+	t.Helper()
+	if p := childPair(t); p != nil {
+		return p
+	}
+	Require(t)
+	if opts.SenderIf == "" {
+		opts.SenderIf = "xs0"
+	}
+	if opts.ReceiverIf == "" {
+		opts.ReceiverIf = "xr0"
+	}
+	p := &Pair{
+		Sender:     UniqueName("xut-s-"),
+		Receiver:   UniqueName("xut-r-"),
+		SenderIf:   opts.SenderIf,
+		ReceiverIf: opts.ReceiverIf,
+		SenderV4:   net.ParseIP("192.0.2.1").To4(),
+		ReceiverV4: net.ParseIP("192.0.2.2").To4(),
+		SenderV6:   net.ParseIP("2001:db8::1"),
+		ReceiverV6: net.ParseIP("2001:db8::2"),
+	}
+	AddNamespace(t, p.Sender)
+	AddNamespace(t, p.Receiver)
+	MustIP(t, "link", "add", p.SenderIf, "netns", p.Sender, "type", "veth", "peer", "name", p.ReceiverIf, "netns", p.Receiver)
+	ends := []struct {
+		ns, dev, v4, v6 string
+	}{
+		{p.Sender, p.SenderIf, "192.0.2.1/24", "2001:db8::1/64"},
+		{p.Receiver, p.ReceiverIf, "192.0.2.2/24", "2001:db8::2/64"},
+	}
+	for _, e := range ends {
+		if opts.MTU != 0 {
+			MustIP(t, "-n", e.ns, "link", "set", e.dev, "mtu", fmt.Sprint(opts.MTU))
+		}
+		MustIP(t, "-n", e.ns, "addr", "add", e.v4, "dev", e.dev)
+		MustIP(t, "-n", e.ns, "addr", "add", e.v6, "dev", e.dev, "nodad")
+		MustIP(t, "-n", e.ns, "link", "set", e.dev, "up")
+		MustIP(t, "-n", e.ns, "link", "set", "lo", "up")
+	}
+	var err error
+	if p.SenderMAC, _, err = linkInfo(p.Sender, p.SenderIf); err != nil {
+		t.Fatal(err)
+	}
+	if p.ReceiverMAC, p.ReceiverIndex, err = linkInfo(p.Receiver, p.ReceiverIf); err != nil {
+		t.Fatal(err)
+	}
+	// Static neighbours: no datagram waits (or is dropped) while ARP/ND
+	// resolve, and no ARP/NS/NA frames appear in the receiver's counts.
+	MustIP(t, "-n", p.Sender, "neigh", "replace", "192.0.2.2", "lladdr", p.ReceiverMAC.String(), "dev", p.SenderIf, "nud", "permanent")
+	MustIP(t, "-n", p.Sender, "neigh", "replace", "2001:db8::2", "lladdr", p.ReceiverMAC.String(), "dev", p.SenderIf, "nud", "permanent")
+	MustIP(t, "-n", p.Receiver, "neigh", "replace", "192.0.2.1", "lladdr", p.SenderMAC.String(), "dev", p.ReceiverIf, "nud", "permanent")
+	MustIP(t, "-n", p.Receiver, "neigh", "replace", "2001:db8::1", "lladdr", p.SenderMAC.String(), "dev", p.ReceiverIf, "nud", "permanent")
+	return p
+}
+
+// AddNamespace creates a named network namespace and deletes it (with every
+// interface in it) at cleanup.
+func AddNamespace(t testing.TB, name string) {
+	t.Helper()
+	MustIP(t, "netns", "add", name)
+	t.Cleanup(func() {
+		if out, err := exec.Command("ip", "netns", "del", name).CombinedOutput(); err != nil {
+			t.Errorf("ip netns del %s: %v: %s", name, err, out)
+		}
+	})
+}
+
+// IP runs the ip command.
+func IP(args ...string) error {
+	out, err := exec.Command("ip", args...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("ip %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// MustIP runs the ip command and fails the test on error.
+func MustIP(t testing.TB, args ...string) {
+	t.Helper()
+	if err := IP(args...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Command returns a command that runs name inside namespace ns.
+func Command(ns, name string, args ...string) *exec.Cmd {
+	return exec.Command("ip", append([]string{"netns", "exec", ns, name}, args...)...)
+}
