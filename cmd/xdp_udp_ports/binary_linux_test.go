@@ -1,0 +1,205 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/influxdata/telegraf"
+	"github.com/influxdata/telegraf/plugins/parsers/influx"
+
+	"github.com/xdp-udp-ports/xdp_udp_ports/internal/testnet"
+)
+
+// buildBinary builds the command once per test binary run.
+var binPath string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "xdp_udp_ports-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binPath = filepath.Join(dir, "xdp_udp_ports")
+	out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "building the binary: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// proc is the binary running inside a namespace.
+type proc struct {
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	lines  chan string
+	stderr *strings.Builder
+	done   chan error
+}
+
+func startBinary(t *testing.T, ns, config string, args ...string) *proc {
+	t.Helper()
+	cmd := testnet.Command(ns, binPath, append([]string{"-config", config}, args...)...)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr := &proc{cmd: cmd, stdin: stdin, lines: make(chan string, 1024), stderr: &strings.Builder{}, done: make(chan error, 1)}
+	cmd.Stderr = pr.stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			pr.lines <- sc.Text()
+		}
+		close(pr.lines)
+	}()
+	go func() { pr.done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		t.Logf("stderr of %s:\n%s", filepath.Base(binPath), pr.stderr)
+	})
+	return pr
+}
+
+// waitFor reads line protocol until a metric satisfies ok.
+func (pr *proc) waitFor(t *testing.T, timeout time.Duration, ok func(telegraf.Metric) bool) telegraf.Metric {
+	t.Helper()
+	parser := &influx.Parser{}
+	if err := parser.Init(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(timeout)
+	for {
+		select {
+		case line, open := <-pr.lines:
+			if !open {
+				t.Fatalf("stdout closed; stderr:\n%s", pr.stderr)
+			}
+			m, err := parser.ParseLine(line)
+			if err != nil {
+				t.Fatalf("stdout line %q is not line protocol: %v", line, err)
+			}
+			if ok(m) {
+				return m
+			}
+		case <-deadline:
+			t.Fatalf("no matching metric within %s; stderr:\n%s", timeout, pr.stderr)
+		}
+	}
+}
+
+// exit waits for the process to exit and returns its exit code.
+func (pr *proc) exit(t *testing.T, timeout time.Duration) int {
+	t.Helper()
+	select {
+	case err := <-pr.done:
+		return testnet.ExitCode(err)
+	case <-time.After(timeout):
+		t.Fatalf("still running %s later", timeout)
+		return -1
+	}
+}
+
+func pluginConfig(t *testing.T, iface string) string {
+	return writeConfig(t, fmt.Sprintf("[[inputs.xdp_udp_ports]]\n  interfaces = [%q]\n  xdp_mode = \"native\"\n", iface))
+}
+
+func portIs(port string, packets int64) func(telegraf.Metric) bool {
+	return func(m telegraf.Metric) bool {
+		p, _ := m.GetTag("port")
+		v, _ := m.GetField("packets")
+		return m.Name() == "xdp_udp_ports" && p == port && v == packets
+	}
+}
+
+func TestBinaryStopsWhenStdinCloses(t *testing.T) {
+	p := testnet.NewPair(t, testnet.Options{})
+	pr := startBinary(t, p.Receiver, pluginConfig(t, p.ReceiverIf), "-poll_interval", "100ms")
+	pr.waitFor(t, 5*time.Second, func(m telegraf.Metric) bool { return m.Name() == "xdp_udp_ports_interface" })
+	p.MustSend(t,
+		testnet.Datagrams{Dst: p.ReceiverV4, Port: 5353, Count: 17, Payload: 20},
+		testnet.Datagrams{Dst: p.ReceiverV6, Port: 5353, Count: 3, Payload: 20},
+		testnet.Datagrams{Dst: p.ReceiverV6, Port: 443, Count: 5, Payload: 20},
+	)
+	m := pr.waitFor(t, 5*time.Second, portIs("5353", 20))
+	wantBytes := int64(17*testnet.FrameLen(p.ReceiverV4, 20) + 3*testnet.FrameLen(p.ReceiverV6, 20))
+	if b, _ := m.GetField("bytes"); b != wantBytes {
+		t.Errorf("port 5353 bytes %v, want %d", b, wantBytes)
+	}
+	pr.waitFor(t, 5*time.Second, portIs("443", 5))
+
+	start := time.Now()
+	pr.stdin.Close()
+	if code := pr.exit(t, 2*time.Second); code != 0 {
+		t.Fatalf("exit code %d after stdin closed; stderr:\n%s", code, pr.stderr)
+	}
+	t.Logf("exited %s after stdin closed", time.Since(start))
+	testnet.RequireNoXDP(t, p.Receiver, p.ReceiverIf)
+}
+
+func TestBinaryStopsOnSignal(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
+		t.Run(sig.String(), func(t *testing.T) {
+			p := testnet.NewPair(t, testnet.Options{})
+			pr := startBinary(t, p.Receiver, pluginConfig(t, p.ReceiverIf), "-poll_interval", "100ms")
+			pr.waitFor(t, 5*time.Second, func(m telegraf.Metric) bool { return m.Name() == "xdp_udp_ports_interface" })
+			pr.cmd.Process.Signal(sig)
+			if code := pr.exit(t, 2*time.Second); code != 0 {
+				t.Fatalf("exit code %d after %v; stderr:\n%s", code, sig, pr.stderr)
+			}
+			testnet.RequireNoXDP(t, p.Receiver, p.ReceiverIf)
+		})
+	}
+}
+
+// bpf_link semantics: the kernel detaches when the process dies, even by
+// SIGKILL.
+func TestBinaryKilledLeavesNothing(t *testing.T) {
+	p := testnet.NewPair(t, testnet.Options{})
+	pr := startBinary(t, p.Receiver, pluginConfig(t, p.ReceiverIf), "-poll_interval", "100ms")
+	pr.waitFor(t, 5*time.Second, func(m telegraf.Metric) bool { return m.Name() == "xdp_udp_ports_interface" })
+	if id, _ := testnet.XDPProgID(p.Receiver, p.ReceiverIf); id == 0 {
+		t.Fatal("not attached")
+	}
+	pr.cmd.Process.Kill()
+	pr.exit(t, 2*time.Second)
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		id, err := testnet.XDPProgID(p.Receiver, p.ReceiverIf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("XDP program %d still attached 2s after SIGKILL", id)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestBinaryBadConfig(t *testing.T) {
+	cfg := writeConfig(t, "[[inputs.xdp_udp_ports]]\n  interfaces = [\"lo\"]\n  portz = [\"53\"]\n")
+	out, err := exec.Command(binPath, "-config", cfg).CombinedOutput()
+	if testnet.ExitCode(err) != 1 || !strings.Contains(string(out), "portz") {
+		t.Errorf("exit %v, output %q: want exit 1 naming portz", err, out)
+	}
+}

@@ -1,0 +1,52 @@
+// Command xdp_udp_ports runs the xdp_udp_ports input as a Telegraf execd
+// plugin: it prints line protocol on stdout, gathers every -poll_interval
+// (or when Telegraf writes a line to stdin, with -poll_interval_disabled),
+// and stops cleanly - detaching its XDP programs - when stdin closes or on
+// SIGTERM/SIGINT.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/influxdata/telegraf/plugins/common/shim"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	fs := flag.NewFlagSet("xdp_udp_ports", flag.ContinueOnError)
+	configFile := fs.String("config", "", "path to the config file with one [[inputs.xdp_udp_ports]] table")
+	pollInterval := fs.Duration("poll_interval", time.Second, "how often to gather and print metrics")
+	pollDisabled := fs.Bool("poll_interval_disabled", false,
+		"gather only when a line arrives on stdin (Telegraf's execd with signal = \"STDIN\")")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: xdp_udp_ports -config FILE [-poll_interval 1s | -poll_interval_disabled]\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	p, err := loadConfig(*configFile)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "xdp_udp_ports: %v\n", err)
+		return 1
+	}
+	if *pollDisabled {
+		*pollInterval = shim.PollIntervalDisabled
+	}
+	s := shim.New()
+	if err := s.AddInput(p); err != nil {
+		fmt.Fprintf(os.Stderr, "xdp_udp_ports: %v\n", err)
+		return 1
+	}
+	if err := s.Run(*pollInterval); err != nil {
+		fmt.Fprintf(os.Stderr, "xdp_udp_ports: %v\n", err)
+		return 1
+	}
+	return 0
+}

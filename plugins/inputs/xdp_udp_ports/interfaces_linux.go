@@ -1,0 +1,272 @@
+//go:build linux
+
+package xdp_udp_ports
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/xdp-udp-ports/xdp_udp_ports/bpf"
+)
+
+// iface is one interface name. Its counters live as long as the plugin
+// runs (they continue when the interface is re-created); the attachment
+// exists while the interface does and the program is attached.
+type iface struct {
+	name     string
+	counters *bpf.Counters
+	att      *bpf.Attachment // nil while not attached
+	index    int             // ifindex att is attached to
+	lastErr  string          // last error reported, reported again only when it changes
+	absent   time.Time       // when it was last seen gone (zero while present)
+}
+
+// linkEventBuffer is the netlink receive buffer for link events, large
+// enough for hundreds of interfaces appearing at once.
+const linkEventBuffer = 4 << 20
+
+// watch follows link events and resyncs every resync_interval (events can
+// be missed), until Stop.
+func (p *XDPUDPPorts) watch() {
+	defer p.wg.Done()
+	ticker := time.NewTicker(p.settings.resync)
+	defer ticker.Stop()
+	var updates chan netlink.LinkUpdate
+	var unsubscribe chan struct{}
+	subscribe := func() {
+		updates, unsubscribe = make(chan netlink.LinkUpdate, 256), make(chan struct{})
+		err := netlink.LinkSubscribeWithOptions(updates, unsubscribe, netlink.LinkSubscribeOptions{
+			ReceiveBufferSize: linkEventBuffer,
+			ErrorCallback:     func(err error) { p.Log.Debugf("link events: %v", err) },
+		})
+		if err != nil {
+			p.Log.Warnf("subscribing to link events: %v; relying on resync every %s", err, p.settings.resync)
+			updates, unsubscribe = nil, nil
+		}
+	}
+	unsub := func() {
+		if unsubscribe == nil {
+			return
+		}
+		close(unsubscribe)
+		for range updates { // let the reader goroutine finish
+		}
+		updates, unsubscribe = nil, nil
+	}
+	subscribe()
+	defer func() { unsub() }()
+	for {
+		select {
+		case <-p.done:
+			return
+		case u, ok := <-updates:
+			if !ok { // overflow or socket error: resubscribe and resync now
+				unsub()
+				subscribe()
+				p.resync()
+				continue
+			}
+			p.mu.Lock()
+			if p.running {
+				p.linkUpdate(u)
+			}
+			p.mu.Unlock()
+		case <-ticker.C:
+			if updates == nil {
+				subscribe()
+			}
+			p.resync()
+		}
+	}
+}
+
+// resync attaches to every matching interface and retries failed ones.
+func (p *XDPUDPPorts) resync() {
+	links, err := p.nl.LinkList()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.running {
+		return
+	}
+	if err != nil {
+		p.acc.AddError(fmt.Errorf("listing interfaces: %w", err))
+		return
+	}
+	p.reconcile(links)
+}
+
+// reconcile makes the attachments match the interfaces in links.
+// Called with p.mu held.
+func (p *XDPUDPPorts) reconcile(links []netlink.Link) {
+	present := make(map[string]int, len(links))
+	for _, l := range links {
+		present[l.Attrs().Name] = l.Attrs().Index
+	}
+	for name, it := range p.ifaces {
+		if idx, ok := present[name]; !ok || idx != it.index {
+			p.gone(it, !ok)
+		}
+	}
+	for _, l := range links {
+		if p.wanted(l.Attrs().Name) {
+			p.ensure(l)
+		}
+	}
+}
+
+func (p *XDPUDPPorts) wanted(name string) bool {
+	return p.settings.include.match(name) && !p.settings.exclude.match(name)
+}
+
+// linkUpdate handles one link event. Called with p.mu held.
+func (p *XDPUDPPorts) linkUpdate(u netlink.LinkUpdate) {
+	a := u.Link.Attrs()
+	if u.Header.Type == unix.RTM_DELLINK {
+		if it := p.ifaces[a.Name]; it != nil && it.index == a.Index {
+			p.gone(it, true)
+		}
+		return
+	}
+	// A rename moves an ifindex away from the name it had.
+	for _, it := range p.ifaces {
+		if it.att != nil && it.index == a.Index && it.name != a.Name {
+			p.gone(it, true)
+		}
+	}
+	if p.wanted(a.Name) {
+		p.ensure(u.Link)
+	}
+}
+
+// gone detaches an interface that was deleted, renamed or re-created
+// (absent: no interface has its name now); its counters stay. Called with
+// p.mu held.
+func (p *XDPUDPPorts) gone(it *iface, absent bool) {
+	if it.att != nil {
+		if err := it.att.Close(); err != nil {
+			p.Log.Debugf("detaching from %s: %v", it.name, err)
+		}
+		it.att = nil
+		if absent {
+			p.Log.Infof("interface %s is gone; its counters are kept and continue when it returns", it.name)
+		}
+	}
+	it.index = 0
+	if absent && it.absent.IsZero() {
+		it.absent = time.Now()
+	}
+}
+
+// ensure attaches to link unless already attached there. Errors are
+// reported through the accumulator (once per distinct error) and retried
+// at the next resync. Called with p.mu held.
+func (p *XDPUDPPorts) ensure(l netlink.Link) {
+	a := l.Attrs()
+	it := p.ifaces[a.Name]
+	if it == nil {
+		it = &iface{name: a.Name}
+		p.ifaces[a.Name] = it
+	}
+	if it.att != nil && it.index == a.Index {
+		return
+	}
+	p.gone(it, false) // re-created: the old attachment is dead
+	it.absent = time.Time{}
+	if it.counters == nil {
+		c, err := p.load(a.Name)
+		if err != nil {
+			p.report(it, err)
+			return
+		}
+		it.counters = c
+	}
+	if x := a.Xdp; x != nil && x.Attached && x.ProgId != 0 {
+		p.report(it, foreignProgram(a.Name, x.ProgId))
+		return
+	}
+	att, err := it.counters.Attach(a.Index, mustMode(p.settings.mode))
+	if err != nil {
+		p.report(it, attachError(a.Name, err))
+		return
+	}
+	it.att, it.index, it.lastErr = att, a.Index, ""
+	p.Log.Infof("attached to %s (ifindex %d) in %s mode, %s program", a.Name, a.Index, att.Mode, att.Variant)
+}
+
+// load creates the counters of a new interface name, within the
+// max_kernel_memory budget.
+func (p *XDPUDPPorts) load(name string) (*bpf.Counters, error) {
+	cfg := bpf.Config{CountSource: p.settings.source, Ports: p.settings.ports, Frags: p.settings.fragsAlways}
+	layout, err := p.loader.Layout(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.makeRoom(name, layout); err != nil {
+		return nil, err
+	}
+	c, err := p.loader.Load(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("interface %s: loading the XDP program: %w%s", name, err, hint(err, bpf.ModeAuto))
+	}
+	return c, nil
+}
+
+// report passes a per-interface error to Telegraf once: the same error is
+// not repeated at every resync.
+func (p *XDPUDPPorts) report(it *iface, err error) {
+	if msg := err.Error(); msg != it.lastErr {
+		it.lastErr = msg
+		p.acc.AddError(err)
+		return
+	}
+	p.Log.Debugf("still failing: %v", err)
+}
+
+// closeAll detaches and frees everything, in parallel: detaching waits
+// for the kernel (RCU), and a host may have hundreds of interfaces.
+// Called with p.mu held.
+func (p *XDPUDPPorts) closeAll() {
+	var wg sync.WaitGroup
+	for _, it := range p.ifaces {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := it.att.Close(); err != nil {
+				p.Log.Warnf("detaching from %s: %v", it.name, err)
+			}
+			if it.counters == nil {
+				return
+			}
+			if err := it.counters.Close(); err != nil {
+				p.Log.Warnf("freeing the maps of %s: %v", it.name, err)
+			}
+		}()
+	}
+	wg.Wait()
+	p.ifaces = nil
+}
+
+func mustMode(s string) bpf.Mode {
+	m, err := bpf.ParseMode(s)
+	if err != nil {
+		panic(err) // validated by Init
+	}
+	return m
+}
+
+// foreignProgram describes another XDP program found on an interface.
+func foreignProgram(name string, id uint32) error {
+	what := fmt.Sprintf("id %d", id)
+	if prog, err := ebpf.NewProgramFromID(ebpf.ProgramID(id)); err == nil {
+		if info, err := prog.Info(); err == nil && info.Name != "" {
+			what = fmt.Sprintf("id %d, name %q", id, info.Name)
+		}
+		prog.Close()
+	}
+	return fmt.Errorf("interface %s: another XDP program (%s) is attached; xdp_udp_ports never replaces or detaches it (it will retry at every resync)", name, what)
+}
