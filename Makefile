@@ -32,3 +32,10 @@ lint:
 test: deps-generate build
 	$(GO) vet ./...
 	CGO_ENABLED=0 $(GO) test -count=1 -timeout 30m ./...
+
+# Differential fuzzing of the XDP program against the reference classifier
+# (bpf/fuzz_linux_test.go) for FUZZTIME. Needs root. Failing inputs land in
+# bpf/testdata/fuzz/FuzzClassify/ and replay in every `make test`.
+.PHONY: fuzz
+fuzz:
+	CGO_ENABLED=0 $(GO) test ./bpf -run '^$$' -fuzz '^FuzzClassify$$' -fuzztime $(FUZZTIME)
