@@ -18,7 +18,15 @@ func main() {
 	os.Exit(run(os.Args[1:]))
 }
 
+// subcommands besides the default execd mode.
+var subcommands = map[string]func(args []string) int{}
+
 func run(args []string) int {
+	if len(args) > 0 {
+		if cmd, ok := subcommands[args[0]]; ok {
+			return cmd(args[1:])
+		}
+	}
 	fs := flag.NewFlagSet("xdp_udp_ports", flag.ContinueOnError)
 	configFile := fs.String("config", "", "path to the config file with one [[inputs.xdp_udp_ports]] table")
 	pollInterval := fs.Duration("poll_interval", time.Second, "how often to gather and print metrics")
@@ -26,6 +34,9 @@ func run(args []string) int {
 		"gather only when a line arrives on stdin (Telegraf's execd with signal = \"STDIN\")")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: xdp_udp_ports -config FILE [-poll_interval 1s | -poll_interval_disabled]\n")
+		for name := range subcommands {
+			fmt.Fprintf(fs.Output(), "       xdp_udp_ports %s -h\n", name)
+		}
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
