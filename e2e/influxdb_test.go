@@ -1,0 +1,203 @@
+//go:build e2e && linux
+
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/xdp-udp-ports/xdp_udp_ports/internal/testnet"
+)
+
+// influxDB is an influxd started for one test in a namespace, with its
+// data in a temporary directory, reached over that namespace's loopback.
+type influxDB struct {
+	dir    string
+	client *http.Client
+}
+
+const influxURL = "http://127.0.0.1:8086"
+
+// startInfluxd runs influxd -config influxdb.conf in namespace ns, data
+// under dir, and waits for /ping.
+func startInfluxd(t *testing.T, b binaries, ns, dir string) *influxDB {
+	t.Helper()
+	conf, err := filepath.Abs("influxdb.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(dir, "influxdb")
+	env := []string{
+		"INFLUXDB_META_DIR=" + filepath.Join(data, "meta"),
+		"INFLUXDB_DATA_DIR=" + filepath.Join(data, "data"),
+		"INFLUXDB_DATA_WAL_DIR=" + filepath.Join(data, "wal"),
+	}
+	p := startProcessEnv(t, ns, "influxd", filepath.Join(dir, "influxd.log"), env,
+		b.influxd, "run", "-config", conf)
+	db := &influxDB{dir: data, client: nsClient(ns)}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := db.client.Get(influxURL + "/ping")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusNoContent {
+				return db
+			}
+			err = fmt.Errorf("status %s", resp.Status)
+		}
+		if p.exited() {
+			t.Fatalf("influxd exited: %v", p.err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("influxd /ping: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// nsClient is an HTTP client whose connections are made in namespace ns:
+// the socket is created on a thread inside ns and stays there.
+func nsClient(ns string) *http.Client {
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		var c net.Conn
+		err := testnet.Do(ns, func() error {
+			var err error
+			c, err = (&net.Dialer{}).DialContext(ctx, network, addr)
+			return err
+		})
+		return c, err
+	}
+	return &http.Client{
+		Transport: &http.Transport{DialContext: dial, DisableKeepAlives: true, Proxy: nil},
+		Timeout:   5 * time.Second,
+	}
+}
+
+// checkDataDir makes sure the database was written to this test's influxd
+// (and not to another server, such as one the influxdb package started).
+func (db *influxDB) checkDataDir(t *testing.T) {
+	t.Helper()
+	if _, err := os.Stat(filepath.Join(db.dir, "data", database)); err != nil {
+		t.Errorf("database %s not in the test's data directory: %v", database, err)
+	}
+}
+
+// series is one series of an InfluxQL result.
+type series struct {
+	Name    string            `json:"name"`
+	Tags    map[string]string `json:"tags"`
+	Columns []string          `json:"columns"`
+	Values  [][]json.Number   `json:"values"`
+}
+
+// query runs one InfluxQL statement and returns its series.
+func (db *influxDB) query(q string) ([]series, error) {
+	v := url.Values{"db": {database}, "q": {q}, "epoch": {"ns"}}
+	resp, err := db.client.Get(influxURL + "/query?" + v.Encode())
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s: %s: %s", q, resp.Status, body)
+	}
+	var r struct {
+		Results []struct {
+			Series []series `json:"series"`
+			Error  string   `json:"error"`
+		} `json:"results"`
+		Error string `json:"error"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	if err := dec.Decode(&r); err != nil {
+		return nil, fmt.Errorf("%s: decoding %s: %w", q, body, err)
+	}
+	if r.Error != "" {
+		return nil, fmt.Errorf("%s: %s", q, r.Error)
+	}
+	if len(r.Results) != 1 {
+		return nil, fmt.Errorf("%s: %d results", q, len(r.Results))
+	}
+	if r.Results[0].Error != "" {
+		return nil, fmt.Errorf("%s: %s", q, r.Results[0].Error)
+	}
+	return r.Results[0].Series, nil
+}
+
+// fields returns the single row of s as integers by column name (time
+// left out).
+func (s series) fields() (map[string]int64, error) {
+	if len(s.Values) != 1 {
+		return nil, fmt.Errorf("series %s %v: %d rows, want 1", s.Name, s.Tags, len(s.Values))
+	}
+	f := map[string]int64{}
+	for i, c := range s.Columns {
+		if c == "time" {
+			continue
+		}
+		n, err := s.Values[0][i].Int64()
+		if err != nil {
+			return nil, fmt.Errorf("series %s %v column %s: %w", s.Name, s.Tags, c, err)
+		}
+		f[c] = n
+	}
+	return f, nil
+}
+
+// ports reads the last packets and bytes of every xdp_udp_ports series.
+func (db *influxDB) ports() (map[portKey]counter, error) {
+	ss, err := db.query(`SELECT last(packets) AS packets, last(bytes) AS bytes FROM xdp_udp_ports GROUP BY port, interface, port_role`)
+	if err != nil {
+		return nil, err
+	}
+	got := map[portKey]counter{}
+	for _, s := range ss {
+		f, err := s.fields()
+		if err != nil {
+			return nil, err
+		}
+		got[portKey{s.Tags["interface"], s.Tags["port_role"], s.Tags["port"]}] = counter{f["packets"], f["bytes"]}
+	}
+	return got, nil
+}
+
+type summaryRow struct {
+	iface, mode string
+	fields      map[string]int64
+}
+
+// summary reads the last value of every field of xdp_udp_ports_interface.
+func (db *influxDB) summary() ([]summaryRow, error) {
+	ss, err := db.query(`SELECT last(packets) AS packets, last(bytes) AS bytes, ` +
+		`last(udp_packets) AS udp_packets, last(udp_bytes) AS udp_bytes, ` +
+		`last(udp_fragments) AS udp_fragments, last(other_packets) AS other_packets, ` +
+		`last(malformed_packets) AS malformed_packets ` +
+		`FROM xdp_udp_ports_interface GROUP BY interface, xdp_mode`)
+	if err != nil {
+		return nil, err
+	}
+	var rows []summaryRow
+	for _, s := range ss {
+		f, err := s.fields()
+		if err != nil {
+			return nil, err
+		}
+		rows = append(rows, summaryRow{s.Tags["interface"], s.Tags["xdp_mode"], f})
+	}
+	return rows, nil
+}
