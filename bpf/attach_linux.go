@@ -14,6 +14,8 @@ type Attachment struct {
 	link    link.Link
 	Mode    Mode    // the mode in use: native, generic or offload
 	Variant Variant // the program variant attached
+	// NativeErr is why native mode failed when ModeAuto fell back to generic.
+	NativeErr error
 }
 
 // Close detaches the program. It is idempotent.
@@ -69,6 +71,7 @@ func (c *Counters) Attach(ifindex int, mode Mode) (*Attachment, error) {
 	}
 	a, err := c.attachMode(ifindex, ModeGeneric)
 	if err == nil {
+		a.NativeErr = nativeErr
 		return a, nil
 	}
 	var ae *AttachError

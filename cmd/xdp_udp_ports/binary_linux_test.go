@@ -203,3 +203,29 @@ func TestBinaryBadConfig(t *testing.T) {
 		t.Errorf("exit %v, output %q: want exit 1 naming portz", err, out)
 	}
 }
+
+// With pin_path the program outlives the process; unpin detaches it and
+// removes every pin.
+func TestBinaryPinThenUnpin(t *testing.T) {
+	p := testnet.NewPair(t, testnet.Options{})
+	pins := filepath.Join(testnet.MountBPFFS(t), "pins")
+	cfg := writeConfig(t, fmt.Sprintf("[[inputs.xdp_udp_ports]]\n  interfaces = [%q]\n  pin_path = %q\n", p.ReceiverIf, pins))
+	pr := startBinary(t, p.Receiver, cfg, "-poll_interval", "100ms")
+	pr.waitFor(t, 5*time.Second, func(m telegraf.Metric) bool { return m.Name() == "xdp_udp_ports_interface" })
+	pr.cmd.Process.Signal(syscall.SIGTERM)
+	if code := pr.exit(t, 2*time.Second); code != 0 {
+		t.Fatalf("exit code %d; stderr:\n%s", code, pr.stderr)
+	}
+	if id, _ := testnet.XDPProgID(p.Receiver, p.ReceiverIf); id == 0 {
+		t.Fatal("pinned program detached at exit")
+	}
+	out, err := exec.Command(binPath, "unpin", "-config", cfg).CombinedOutput()
+	if err != nil {
+		t.Fatalf("unpin: %v: %s", err, out)
+	}
+	testnet.RequireNoXDP(t, p.Receiver, p.ReceiverIf)
+	if _, err := os.Stat(pins); !os.IsNotExist(err) {
+		entries, _ := os.ReadDir(pins)
+		t.Errorf("%s left behind after unpin: %v %v", pins, err, entries)
+	}
+}

@@ -160,3 +160,24 @@ func MustIP(t testing.TB, args ...string) {
 func Command(ns, name string, args ...string) *exec.Cmd {
 	return exec.Command("ip", append([]string{"netns", "exec", ns, name}, args...)...)
 }
+
+// MountBPFFS mounts a private bpffs on a new temporary directory and
+// unmounts it at cleanup (removing whatever was pinned there).
+func MountBPFFS(t testing.TB) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "xdp-udp-ports-bpffs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mount", "-t", "bpf", "bpf", dir).CombinedOutput(); err != nil {
+		os.Remove(dir)
+		t.Fatalf("mount -t bpf: %v: %s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", dir, err, out)
+		}
+		os.Remove(dir)
+	})
+	return dir
+}

@@ -148,7 +148,7 @@ func (p *XDPUDPPorts) linkUpdate(u netlink.LinkUpdate) {
 // p.mu held.
 func (p *XDPUDPPorts) gone(it *iface, absent bool) {
 	if it.att != nil {
-		if err := it.att.Close(); err != nil {
+		if err := it.att.Detach(); err != nil {
 			p.Log.Debugf("detaching from %s: %v", it.name, err)
 		}
 		it.att = nil
@@ -178,12 +178,19 @@ func (p *XDPUDPPorts) ensure(l netlink.Link) {
 	p.gone(it, false) // re-created: the old attachment is dead
 	it.absent = time.Time{}
 	if it.counters == nil {
-		c, err := p.load(a.Name)
+		c, adopted, err := p.open(a.Name)
 		if err != nil {
 			p.report(it, err)
 			return
 		}
 		it.counters = c
+		if p.adopt(it, adopted, a) {
+			return
+		}
+		// Replacing or dropping pinned state may have detached a program.
+		if fresh, err := p.nl.LinkByIndex(a.Index); err == nil && fresh.Attrs().Name == a.Name {
+			a = fresh.Attrs()
+		}
 	}
 	if x := a.Xdp; x != nil && x.Attached && x.ProgId != 0 {
 		p.report(it, foreignProgram(a.Name, x.ProgId))
@@ -195,25 +202,15 @@ func (p *XDPUDPPorts) ensure(l netlink.Link) {
 		return
 	}
 	it.att, it.index, it.lastErr = att, a.Index, ""
+	if att.NativeErr != nil {
+		p.Log.Infof("native XDP is not available on %s (%v); using generic mode", a.Name, att.NativeErr)
+	}
 	p.Log.Infof("attached to %s (ifindex %d) in %s mode, %s program", a.Name, a.Index, att.Mode, att.Variant)
-}
-
-// load creates the counters of a new interface name, within the
-// max_kernel_memory budget.
-func (p *XDPUDPPorts) load(name string) (*bpf.Counters, error) {
-	cfg := bpf.Config{CountSource: p.settings.source, Ports: p.settings.ports, Frags: p.settings.fragsAlways}
-	layout, err := p.loader.Layout(cfg)
-	if err != nil {
-		return nil, err
+	if p.settings.pinPath != "" {
+		if err := att.Pin(p.pinDir(a.Name)); err != nil {
+			p.acc.AddError(fmt.Errorf("interface %s: %w; it will be detached when the plugin stops", a.Name, err))
+		}
 	}
-	if err := p.makeRoom(name, layout); err != nil {
-		return nil, err
-	}
-	c, err := p.loader.Load(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("interface %s: loading the XDP program: %w%s", name, err, hint(err, bpf.ModeAuto))
-	}
-	return c, nil
 }
 
 // report passes a per-interface error to Telegraf once: the same error is
