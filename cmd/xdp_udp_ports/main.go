@@ -11,8 +11,16 @@ import (
 	"os"
 	"time"
 
+	"github.com/influxdata/telegraf"
 	"github.com/influxdata/telegraf/plugins/common/shim"
 )
+
+func logLevel(debug bool) telegraf.LogLevel {
+	if debug {
+		return telegraf.Debug
+	}
+	return telegraf.Info
+}
 
 func main() {
 	os.Exit(run(os.Args[1:]))
@@ -30,6 +38,7 @@ func run(args []string) int {
 	fs := flag.NewFlagSet("xdp_udp_ports", flag.ContinueOnError)
 	configFile := fs.String("config", "", "path to the config file with one [[inputs.xdp_udp_ports]] table")
 	pollInterval := fs.Duration("poll_interval", time.Second, "how often to gather and print metrics")
+	debug := fs.Bool("debug", false, "log debug messages too")
 	pollDisabled := fs.Bool("poll_interval_disabled", false,
 		"gather only when a line arrives on stdin (Telegraf's execd with signal = \"STDIN\")")
 	fs.Usage = func() {
@@ -55,6 +64,9 @@ func run(args []string) int {
 		fmt.Fprintf(os.Stderr, "xdp_udp_ports: %v\n", err)
 		return 1
 	}
+	// AddInput gave the plugin the shim's logger; lines Telegraf's execd can
+	// level are better (see lineLogger).
+	p.Log = &lineLogger{w: os.Stderr, level: logLevel(*debug)}
 	if err := s.Run(*pollInterval); err != nil {
 		fmt.Fprintf(os.Stderr, "xdp_udp_ports: %v\n", err)
 		return 1

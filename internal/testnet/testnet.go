@@ -95,36 +95,73 @@ func NewPair(t testing.TB, opts Options) *Pair {
 	}
 	AddNamespace(t, p.Sender)
 	AddNamespace(t, p.Receiver)
-	MustIP(t, "link", "add", p.SenderIf, "netns", p.Sender, "type", "veth", "peer", "name", p.ReceiverIf, "netns", p.Receiver)
-	ends := []struct {
-		ns, dev, v4, v6 string
-	}{
-		{p.Sender, p.SenderIf, "192.0.2.1/24", "2001:db8::1/64"},
-		{p.Receiver, p.ReceiverIf, "192.0.2.2/24", "2001:db8::2/64"},
-	}
-	for _, e := range ends {
-		if opts.MTU != 0 {
-			MustIP(t, "-n", e.ns, "link", "set", e.dev, "mtu", fmt.Sprint(opts.MTU))
+	l := p.connect(t, p.SenderIf, p.ReceiverIf, opts.MTU, [2]string{"192.0.2.1/24", "192.0.2.2/24"}, [2]string{"2001:db8::1/64", "2001:db8::2/64"})
+	p.SenderMAC, p.ReceiverMAC, p.ReceiverIndex = l.SenderMAC, l.ReceiverMAC, l.ReceiverIndex
+	return p
+}
+
+// Link is one veth between a pair's namespaces.
+type Link struct {
+	SenderIf, ReceiverIf   string
+	SenderMAC, ReceiverMAC net.HardwareAddr
+	ReceiverIndex          int
+	SenderV4, ReceiverV4   net.IP // nil on the pair's own link (see Pair)
+}
+
+// AddLink adds another veth between the pair's namespaces, with the IPv4
+// subnet 198.18.<subnet>.0/24 (.1 sender, .2 receiver; subnet 1-254, one
+// per link). Delete it with DelLink, or it goes with the namespaces.
+func (p *Pair) AddLink(t testing.TB, senderIf, receiverIf string, subnet int) *Link {
+	t.Helper()
+	prefix := fmt.Sprintf("198.18.%d.", subnet)
+	l := p.connect(t, senderIf, receiverIf, 0, [2]string{prefix + "1/24", prefix + "2/24"}, [2]string{})
+	l.SenderV4, l.ReceiverV4 = net.ParseIP(prefix+"1").To4(), net.ParseIP(prefix+"2").To4()
+	return l
+}
+
+// DelLink deletes a veth (both ends) by its receiver end's name.
+func (p *Pair) DelLink(t testing.TB, receiverIf string) {
+	t.Helper()
+	MustIP(t, "-n", p.Receiver, "link", "del", receiverIf)
+}
+
+// connect creates a veth from the sender to the receiver namespace with
+// the given IPv4 (and, if set, IPv6) addresses, brings it up and adds
+// permanent neighbour entries both ways: no datagram waits (or is
+// dropped) while ARP/ND resolve, and no ARP/NS/NA frames appear in the
+// receiver's counts.
+func (p *Pair) connect(t testing.TB, senderIf, receiverIf string, mtu int, v4, v6 [2]string) *Link {
+	t.Helper()
+	MustIP(t, "link", "add", senderIf, "netns", p.Sender, "type", "veth", "peer", "name", receiverIf, "netns", p.Receiver)
+	ends := [2]struct{ ns, dev string }{{p.Sender, senderIf}, {p.Receiver, receiverIf}}
+	for i, e := range ends {
+		if mtu != 0 {
+			MustIP(t, "-n", e.ns, "link", "set", e.dev, "mtu", fmt.Sprint(mtu))
 		}
-		MustIP(t, "-n", e.ns, "addr", "add", e.v4, "dev", e.dev)
-		MustIP(t, "-n", e.ns, "addr", "add", e.v6, "dev", e.dev, "nodad")
+		MustIP(t, "-n", e.ns, "addr", "add", v4[i], "dev", e.dev)
+		if v6[i] != "" {
+			MustIP(t, "-n", e.ns, "addr", "add", v6[i], "dev", e.dev, "nodad")
+		}
 		MustIP(t, "-n", e.ns, "link", "set", e.dev, "up")
 		MustIP(t, "-n", e.ns, "link", "set", "lo", "up")
 	}
+	l := &Link{SenderIf: senderIf, ReceiverIf: receiverIf}
 	var err error
-	if p.SenderMAC, _, err = linkInfo(p.Sender, p.SenderIf); err != nil {
+	if l.SenderMAC, _, err = linkInfo(p.Sender, senderIf); err != nil {
 		t.Fatal(err)
 	}
-	if p.ReceiverMAC, p.ReceiverIndex, err = linkInfo(p.Receiver, p.ReceiverIf); err != nil {
+	if l.ReceiverMAC, l.ReceiverIndex, err = linkInfo(p.Receiver, receiverIf); err != nil {
 		t.Fatal(err)
 	}
-	// Static neighbours: no datagram waits (or is dropped) while ARP/ND
-	// resolve, and no ARP/NS/NA frames appear in the receiver's counts.
-	MustIP(t, "-n", p.Sender, "neigh", "replace", "192.0.2.2", "lladdr", p.ReceiverMAC.String(), "dev", p.SenderIf, "nud", "permanent")
-	MustIP(t, "-n", p.Sender, "neigh", "replace", "2001:db8::2", "lladdr", p.ReceiverMAC.String(), "dev", p.SenderIf, "nud", "permanent")
-	MustIP(t, "-n", p.Receiver, "neigh", "replace", "192.0.2.1", "lladdr", p.SenderMAC.String(), "dev", p.ReceiverIf, "nud", "permanent")
-	MustIP(t, "-n", p.Receiver, "neigh", "replace", "2001:db8::1", "lladdr", p.SenderMAC.String(), "dev", p.ReceiverIf, "nud", "permanent")
-	return p
+	macs := [2]net.HardwareAddr{l.SenderMAC, l.ReceiverMAC}
+	for i, e := range ends {
+		for _, addr := range []string{v4[1-i], v6[1-i]} {
+			if ip, _, ok := strings.Cut(addr, "/"); ok {
+				MustIP(t, "-n", e.ns, "neigh", "replace", ip, "lladdr", macs[1-i].String(), "dev", e.dev, "nud", "permanent")
+			}
+		}
+	}
+	return l
 }
 
 // AddNamespace creates a named network namespace and deletes it (with every

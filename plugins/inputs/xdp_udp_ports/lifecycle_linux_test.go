@@ -1,0 +1,266 @@
+package xdp_udp_ports
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/link"
+	"github.com/influxdata/telegraf"
+	"github.com/influxdata/telegraf/config"
+	"github.com/influxdata/telegraf/testutil"
+
+	"github.com/xdp-udp-ports/xdp_udp_ports/bpf"
+	"github.com/xdp-udp-ports/xdp_udp_ports/internal/testnet"
+)
+
+// waitAttached waits until dev in the receiver namespace has an XDP
+// program, and fails if that takes longer than within.
+func waitAttached(t *testing.T, p *testnet.Pair, dev string, since time.Time, within time.Duration) {
+	t.Helper()
+	for {
+		id, err := testnet.XDPProgID(p.Receiver, dev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id != 0 {
+			t.Logf("%s attached %s after it appeared", dev, time.Since(since).Round(time.Millisecond))
+			return
+		}
+		if time.Since(since) > within {
+			t.Fatalf("%s not attached within %s", dev, within)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// seriesOf returns the destination port series of one interface as
+// port -> packets.
+func seriesOf(ms []telegraf.Metric, ifname string) map[string]int64 {
+	out := map[string]int64{}
+	for _, m := range ms {
+		if i, _ := m.GetTag("interface"); m.Name() == measurementPorts && i == ifname {
+			port, _ := m.GetTag("port")
+			v, _ := m.GetField("packets")
+			out[port] = v.(int64)
+		}
+	}
+	return out
+}
+
+func requireNoErrors(t *testing.T, acc *testutil.Accumulator) {
+	t.Helper()
+	if len(acc.Errors) != 0 {
+		t.Fatalf("errors: %v", acc.Errors)
+	}
+}
+
+func TestGlobHotPlug(t *testing.T) {
+	p := testnet.NewPair(t, testnet.Options{})
+	if !p.RunInReceiver(t) {
+		return
+	}
+	plugin := newPlugin(t, nil, "veth-t*")
+	acc := start(t, plugin) // nothing matches yet: fine
+
+	created := time.Now()
+	a := p.AddLink(t, "veth-s1", "veth-t1", 1)
+	b := p.AddLink(t, "veth-s2", "veth-t2", 2)
+	waitAttached(t, p, "veth-t1", created, time.Second)
+	waitAttached(t, p, "veth-t2", created, time.Second)
+	send := func(l *testnet.Link, port, n int) {
+		p.MustSend(t, testnet.Datagrams{Dst: l.ReceiverV4, Port: port, Count: n, Payload: 10})
+	}
+	send(a, 1001, 5)
+	send(b, 1002, 6)
+	ms := gatherSettled(t, plugin)
+	if got := seriesOf(ms, "veth-t1"); len(got) != 1 || got["1001"] != 5 {
+		t.Errorf("veth-t1 series %v, want port 1001: 5", got)
+	}
+	if got := seriesOf(ms, "veth-t2"); len(got) != 1 || got["1002"] != 6 {
+		t.Errorf("veth-t2 series %v, want port 1002: 6", got)
+	}
+	if got := seriesOf(ms, p.ReceiverIf); len(got) != 0 {
+		t.Errorf("%s does not match veth-t* but has series %v", p.ReceiverIf, got)
+	}
+
+	p.DelLink(t, "veth-t1")
+	send(b, 1002, 3)
+	ms = gatherSettled(t, plugin)
+	if got := seriesOf(ms, "veth-t1"); len(got) != 0 {
+		t.Errorf("deleted veth-t1 still emits %v", got)
+	}
+	if got := seriesOf(ms, "veth-t2"); got["1002"] != 9 {
+		t.Errorf("veth-t2 port 1002: %d packets, want 9", got["1002"])
+	}
+	requireNoErrors(t, acc)
+}
+
+func TestRecreatedInterfaceContinues(t *testing.T) {
+	p := testnet.NewPair(t, testnet.Options{})
+	if !p.RunInReceiver(t) {
+		return
+	}
+	l := p.AddLink(t, "veth-s9", "veth-r9", 9)
+	plugin := newPlugin(t, nil, "veth-r9")
+	acc := start(t, plugin)
+	p.MustSend(t, testnet.Datagrams{Dst: l.ReceiverV4, Port: 514, Count: 4, Payload: 100})
+	if got := seriesOf(gatherSettled(t, plugin), "veth-r9"); got["514"] != 4 {
+		t.Fatalf("port 514: %d packets, want 4", got["514"])
+	}
+
+	p.DelLink(t, "veth-r9")
+	created := time.Now()
+	l = p.AddLink(t, "veth-s9", "veth-r9", 9)
+	waitAttached(t, p, "veth-r9", created, time.Second)
+	p.MustSend(t, testnet.Datagrams{Dst: l.ReceiverV4, Port: 514, Count: 3, Payload: 100})
+	if got := seriesOf(gatherSettled(t, plugin), "veth-r9"); got["514"] != 7 {
+		t.Fatalf("port 514 after re-creation: %d packets, want 7 (4 + 3, not reset)", got["514"])
+	}
+	requireNoErrors(t, acc)
+}
+
+func TestForeignProgramIsLeftAlone(t *testing.T) {
+	p := testnet.NewPair(t, testnet.Options{})
+	if !p.RunInReceiver(t) {
+		return
+	}
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Name:         "foreign_pass",
+		Type:         ebpf.XDP,
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 2), asm.Return()},
+		License:      "MIT",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prog.Close()
+	foreign, err := link.AttachXDP(link.XDPOptions{Program: prog, Interface: p.ReceiverIndex, Flags: link.XDPDriverMode})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer foreign.Close()
+	id, _ := testnet.XDPProgID(p.Receiver, p.ReceiverIf)
+
+	plugin := newPlugin(t, nil, p.ReceiverIf)
+	acc := start(t, plugin)
+	if len(acc.Errors) != 1 {
+		t.Fatalf("errors %v, want one naming the foreign program", acc.Errors)
+	}
+	msg := acc.Errors[0].Error()
+	t.Logf("reported: %s", msg)
+	for _, want := range []string{p.ReceiverIf, "another XDP program", "id " + strconv.Itoa(int(id)), `"foreign_pass"`} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error %q does not mention %s", msg, want)
+		}
+	}
+	ms := gatherSettled(t, plugin)
+	if len(ms) != 0 {
+		t.Errorf("an interface that is not attached emits %v", ms)
+	}
+	plugin.Stop()
+	if now, _ := testnet.XDPProgID(p.Receiver, p.ReceiverIf); now != id {
+		t.Errorf("XDP program id %d after Stop, want the foreign %d untouched", now, id)
+	}
+}
+
+func TestMemoryGuardRefusesInterface(t *testing.T) {
+	p := testnet.NewPair(t, testnet.Options{})
+	if !p.RunInReceiver(t) {
+		return
+	}
+	p.AddLink(t, "veth-s1", "veth-m1", 1)
+	p.AddLink(t, "veth-s2", "veth-m2", 2)
+	loader, err := bpf.NewLoader()
+	if err != nil {
+		t.Fatal(err)
+	}
+	layout, _ := loader.Layout(bpf.Config{})
+	one := layout.KernelMemory()
+	plugin := newPlugin(t, func(x *XDPUDPPorts) { x.MaxKernelMemory = config.Size(one + one/2) }, "veth-m1", "veth-m2")
+	acc := start(t, plugin)
+	if len(acc.Errors) != 1 {
+		t.Fatalf("errors %v, want one refusing the second interface", acc.Errors)
+	}
+	msg := acc.Errors[0].Error()
+	t.Logf("reported: %s", msg)
+	for _, want := range []string{"max_kernel_memory", formatBytes(one), "ports allow-list"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error %q does not mention %q", msg, want)
+		}
+	}
+	attached := 0
+	for _, dev := range []string{"veth-m1", "veth-m2"} {
+		if id, _ := testnet.XDPProgID(p.Receiver, dev); id != 0 {
+			attached++
+		}
+	}
+	if attached != 1 {
+		t.Errorf("%d interfaces attached, want 1", attached)
+	}
+}
+
+func TestModes(t *testing.T) {
+	cases := []struct {
+		mode    string
+		want    string   // xdp_mode tag; "" if attaching must fail
+		errWant []string // what the error must name
+	}{
+		{mode: "auto", want: "native"},
+		{mode: "native", want: "native"},
+		{mode: "generic", want: "generic"},
+		{mode: "offload", errWant: []string{"offload mode", "EINVAL", "hint", `xdp_mode = "native"`}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.mode, func(t *testing.T) {
+			p := testnet.NewPair(t, testnet.Options{})
+			if !p.RunInReceiver(t) {
+				return
+			}
+			plugin := newPlugin(t, func(x *XDPUDPPorts) { x.XDPMode = tc.mode }, p.ReceiverIf)
+			acc := start(t, plugin)
+			if tc.want == "" {
+				if len(acc.Errors) != 1 {
+					t.Fatalf("errors %v, want one", acc.Errors)
+				}
+				t.Logf("reported: %s", acc.Errors[0])
+				for _, w := range append(tc.errWant, p.ReceiverIf) {
+					if !strings.Contains(acc.Errors[0].Error(), w) {
+						t.Errorf("error %q does not mention %s", acc.Errors[0], w)
+					}
+				}
+				testnet.RequireNoXDP(t, p.Receiver, p.ReceiverIf)
+				return
+			}
+			requireNoErrors(t, acc)
+			tr := traffic{{Dst: p.ReceiverV4, Port: 7, Count: 3, Payload: 20}}
+			p.MustSend(t, tr...)
+			_, summaries := split(gatherSettled(t, plugin))
+			if len(summaries) != 1 {
+				t.Fatalf("%d summaries", len(summaries))
+			}
+			checkSummary(t, summaries[0], p.ReceiverIf, tc.want, tr, 0, 0)
+		})
+	}
+}
+
+func TestJumboNative(t *testing.T) {
+	p := testnet.NewPair(t, testnet.Options{MTU: 9000})
+	if !p.RunInReceiver(t) {
+		return
+	}
+	plugin := newPlugin(t, func(x *XDPUDPPorts) { x.XDPMode = "native" }, p.ReceiverIf)
+	acc := start(t, plugin)
+	requireNoErrors(t, acc)
+	tr := traffic{{Dst: p.ReceiverV4, Port: 4789, Count: 2, Payload: 9000 - 20 - 8}}
+	p.MustSend(t, tr...)
+	ports, summaries := split(gatherSettled(t, plugin))
+	testutil.RequireMetricsEqual(t, tr.portMetrics(p.ReceiverIf, roleDestination, nil), ports, testutil.IgnoreTime())
+	checkSummary(t, summaries[0], p.ReceiverIf, "native", tr, 0, 0)
+	if b, _ := ports[0].GetField("bytes"); b != int64(2*(14+9000)) {
+		t.Errorf("bytes %v, want %d", b, 2*(14+9000))
+	}
+}
