@@ -89,65 +89,81 @@ struct ports {
 #define NEXTHDR_AUTH 51
 #define NEXTHDR_DEST 60
 
-static __always_inline int parse_udp(void *pos, void *end, struct ports *ports)
-{
-	__u8 *udp = pos;
+// Headers are found by a scalar offset from the frame start, masked to 16
+// bits before each use (a no-op: no header lies past 64 KiB) so that every
+// path through the parser reaches a header with the same verifier state and
+// the verifier prunes instead of exploring each combination of headers.
+#define OFF_MASK 0xffff
 
-	if (pos + UDP_HLEN > end)
+// header returns a pointer to len bytes at off, or NULL if they are not
+// all in the frame's linear buffer.
+static __always_inline __u8 *header(void *data, void *end, __u32 off, __u32 len)
+{
+	__u8 *p = data + (off & OFF_MASK);
+
+	if ((void *)p + len > end)
+		return NULL;
+	return p;
+}
+
+static __always_inline int parse_udp(void *data, void *end, __u32 off, struct ports *ports)
+{
+	__u8 *udp = header(data, end, off, UDP_HLEN);
+
+	if (!udp)
 		return CLASS_MALFORMED;
 	ports->src = bpf_ntohs(*(__u16 *)&udp[0]);
 	ports->dst = bpf_ntohs(*(__u16 *)&udp[2]);
 	return CLASS_UDP;
 }
 
-static __always_inline int parse_ipv4(void *pos, void *end, struct ports *ports)
+static __always_inline int parse_ipv4(void *data, void *end, __u32 off, struct ports *ports)
 {
-	__u8 *ip = pos;
+	__u8 *ip = header(data, end, off, IPV4_MIN_HLEN);
 	__u32 hlen;
 
-	if (pos + IPV4_MIN_HLEN > end)
+	if (!ip)
 		return CLASS_MALFORMED;
 	if ((ip[0] >> 4) != 4)
 		return CLASS_MALFORMED;
 	hlen = (ip[0] & 0xf) * 4;
-	if (hlen < IPV4_MIN_HLEN || pos + hlen > end)
+	if (hlen < IPV4_MIN_HLEN || !header(data, end, off, hlen))
 		return CLASS_MALFORMED;
 	if (ip[9] != IPPROTO_UDP)
 		return CLASS_OTHER;
 	if (*(__u16 *)&ip[6] & bpf_htons(IPV4_FRAG_OFFSET))
 		return CLASS_FRAGMENT;
-	return parse_udp(pos + hlen, end, ports);
+	return parse_udp(data, end, off + hlen, ports);
 }
 
-static __always_inline int parse_ipv6(void *pos, void *end, struct ports *ports)
+static __always_inline int parse_ipv6(void *data, void *end, __u32 off, struct ports *ports)
 {
-	__u8 *hdr = pos;
+	__u8 *hdr = header(data, end, off, IPV6_HLEN);
 	__u8 next;
 	__u32 len;
 
-	if (pos + IPV6_HLEN > end)
+	if (!hdr)
 		return CLASS_MALFORMED;
 	next = hdr[6];
-	pos += IPV6_HLEN;
+	off += IPV6_HLEN;
 
 #pragma unroll
 	for (int i = 0; i < MAX_IPV6_EXT_HEADERS; i++) {
-		hdr = pos;
 		switch (next) {
 		case NEXTHDR_HOP:
 		case NEXTHDR_ROUTING:
 		case NEXTHDR_DEST:
-			if (pos + 2 > end)
+			if (!(hdr = header(data, end, off, 2)))
 				return CLASS_MALFORMED;
 			len = ((__u32)hdr[1] + 1) * 8;
 			break;
 		case NEXTHDR_AUTH:
-			if (pos + 2 > end)
+			if (!(hdr = header(data, end, off, 2)))
 				return CLASS_MALFORMED;
 			len = ((__u32)hdr[1] + 2) * 4;
 			break;
 		case NEXTHDR_FRAGMENT:
-			if (pos + 8 > end)
+			if (!(hdr = header(data, end, off, 8)))
 				return CLASS_MALFORMED;
 			if (*(__u16 *)&hdr[2] & bpf_htons(IPV6_FRAG_OFFSET))
 				return hdr[0] == IPPROTO_UDP ? CLASS_FRAGMENT : CLASS_OTHER;
@@ -157,38 +173,39 @@ static __always_inline int parse_ipv6(void *pos, void *end, struct ports *ports)
 			goto done;
 		}
 		next = hdr[0];
-		pos += len;
+		off = (off + len) & OFF_MASK;
 	}
 done:
 	if (next != IPPROTO_UDP)
 		return CLASS_OTHER;
-	return parse_udp(pos, end, ports);
+	return parse_udp(data, end, off, ports);
 }
 
 // classify puts a frame in exactly one class; for CLASS_UDP it fills ports.
 static __always_inline int classify(void *data, void *end, struct ports *ports)
 {
-	void *pos = data + ETH_HLEN;
+	__u32 off = ETH_HLEN;
+	__u8 *hdr = header(data, end, 0, ETH_HLEN);
 	__u16 proto;
 
-	if (pos > end)
+	if (!hdr)
 		return CLASS_MALFORMED;
-	proto = *(__u16 *)(pos - 2);
+	proto = *(__u16 *)&hdr[12];
 
 #pragma unroll
 	for (int i = 0; i < MAX_VLAN_TAGS; i++) {
 		if (proto != bpf_htons(ETH_P_8021Q) && proto != bpf_htons(ETH_P_8021AD))
 			break;
-		if (pos + VLAN_HLEN > end)
+		if (!(hdr = header(data, end, off, VLAN_HLEN)))
 			return CLASS_MALFORMED;
-		proto = *(__u16 *)(pos + 2);
-		pos += VLAN_HLEN;
+		proto = *(__u16 *)&hdr[2];
+		off += VLAN_HLEN;
 	}
 
 	if (proto == bpf_htons(ETH_P_IP))
-		return parse_ipv4(pos, end, ports);
+		return parse_ipv4(data, end, off, ports);
 	if (proto == bpf_htons(ETH_P_IPV6))
-		return parse_ipv6(pos, end, ports);
+		return parse_ipv6(data, end, off, ports);
 	return CLASS_OTHER; // incl. more than MAX_VLAN_TAGS tags
 }
 
