@@ -218,3 +218,38 @@ func MountBPFFS(t testing.TB) string {
 	})
 	return dir
 }
+
+// AddVeths adds n veths between the pair's namespaces in one `ip -batch`
+// run, named senderPrefix<i> and receiverPrefix<i> (i from 0), up and
+// without addresses. It returns the receiver ends' names.
+func (p *Pair) AddVeths(t testing.TB, senderPrefix, receiverPrefix string, n int) []string {
+	t.Helper()
+	var batch strings.Builder
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("%s%d", receiverPrefix, i)
+		fmt.Fprintf(&batch, "link add %s%d netns %s type veth peer name %s netns %s\n", senderPrefix, i, p.Sender, names[i], p.Receiver)
+	}
+	runBatch(t, "", batch.String())
+	var up [2]strings.Builder
+	for i, name := range names {
+		fmt.Fprintf(&up[0], "link set %s%d up\n", senderPrefix, i)
+		fmt.Fprintf(&up[1], "link set %s up\n", name)
+	}
+	runBatch(t, p.Sender, up[0].String())
+	runBatch(t, p.Receiver, up[1].String())
+	return names
+}
+
+func runBatch(t testing.TB, ns, commands string) {
+	t.Helper()
+	args := []string{"-batch", "-"}
+	if ns != "" {
+		args = append([]string{"-n", ns}, args...)
+	}
+	cmd := exec.Command("ip", args...)
+	cmd.Stdin = strings.NewReader(commands)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
+	}
+}

@@ -23,6 +23,7 @@ type iface struct {
 	att      *bpf.Attachment // nil while not attached
 	index    int             // ifindex att is attached to
 	lastErr  string          // last error reported, reported again only when it changes
+	memory   uint64          // kernel memory reserved for its counters (0: none)
 	absent   time.Time       // when it was last seen gone (zero while present)
 }
 
@@ -112,11 +113,46 @@ func (p *XDPUDPPorts) reconcile(links []netlink.Link) {
 			p.gone(it, !ok)
 		}
 	}
+	var todo []pending
 	for _, l := range links {
 		if p.wanted(l.Attrs().Name) {
-			p.ensure(l)
+			if it := p.prepare(l.Attrs()); it != nil {
+				todo = append(todo, pending{it, l.Attrs()})
+			}
 		}
 	}
+	parallel(len(todo), func(i int) { p.attach(todo[i].it, todo[i].attrs) })
+}
+
+type pending struct {
+	it    *iface
+	attrs *netlink.LinkAttrs
+}
+
+// attachWorkers bounds how many interfaces are loaded and attached at
+// once. Attaching mostly waits for the kernel (an RCU grace period per
+// XDP program change), loading is CPU work: overlapping them is what
+// makes starting on hundreds of interfaces fast.
+const attachWorkers = 16
+
+// parallel runs fn(0..n-1) on up to attachWorkers goroutines.
+func parallel(n int, fn func(i int)) {
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < min(n, attachWorkers); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				fn(i)
+			}
+		}()
+	}
+	for i := 0; i < n; i++ {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
 }
 
 func (p *XDPUDPPorts) wanted(name string) bool {
@@ -139,7 +175,7 @@ func (p *XDPUDPPorts) linkUpdate(u netlink.LinkUpdate) {
 		}
 	}
 	if p.wanted(a.Name) {
-		p.ensure(u.Link)
+		p.ensure(a)
 	}
 }
 
@@ -162,24 +198,52 @@ func (p *XDPUDPPorts) gone(it *iface, absent bool) {
 	}
 }
 
-// ensure attaches to link unless already attached there. Errors are
-// reported through the accumulator (once per distinct error) and retried
-// at the next resync. Called with p.mu held.
-func (p *XDPUDPPorts) ensure(l netlink.Link) {
-	a := l.Attrs()
+// ensure attaches to an interface unless already attached there. Errors
+// are reported through the accumulator (once per distinct error) and
+// retried at the next resync. Called with p.mu held.
+func (p *XDPUDPPorts) ensure(a *netlink.LinkAttrs) {
+	if it := p.prepare(a); it != nil {
+		p.attach(it, a)
+	}
+}
+
+// prepare does the bookkeeping before attaching to a: the entry of its
+// name, dropping an attachment to an earlier interface of that name, and
+// reserving kernel memory for new counters. It returns nil if a is
+// already attached or cannot be. Called with p.mu held.
+func (p *XDPUDPPorts) prepare(a *netlink.LinkAttrs) *iface {
 	it := p.ifaces[a.Name]
 	if it == nil {
 		it = &iface{name: a.Name}
 		p.ifaces[a.Name] = it
 	}
 	if it.att != nil && it.index == a.Index {
-		return
+		return nil
 	}
 	p.gone(it, false) // re-created: the old attachment is dead
 	it.absent = time.Time{}
+	if it.counters == nil && it.memory == 0 {
+		layout, err := p.loader.Layout(p.bpfConfig())
+		if err == nil {
+			err = p.makeRoom(a.Name, layout)
+		}
+		if err != nil {
+			p.report(it, err)
+			return nil
+		}
+		it.memory = layout.KernelMemory()
+	}
+	return it
+}
+
+// attach loads (or adopts) the counters of it if needed and attaches them
+// to a. It touches only it, so it may run for several interfaces at once,
+// with p.mu held by the caller.
+func (p *XDPUDPPorts) attach(it *iface, a *netlink.LinkAttrs) {
 	if it.counters == nil {
 		c, adopted, err := p.open(a.Name)
 		if err != nil {
+			it.memory = 0
 			p.report(it, err)
 			return
 		}
@@ -188,7 +252,7 @@ func (p *XDPUDPPorts) ensure(l netlink.Link) {
 			return
 		}
 		// Replacing or dropping pinned state may have detached a program.
-		if fresh, err := p.nl.LinkByIndex(a.Index); err == nil && fresh.Attrs().Name == a.Name {
+		if fresh, err := netlink.LinkByIndex(a.Index); err == nil && fresh.Attrs().Name == a.Name {
 			a = fresh.Attrs()
 		}
 	}
@@ -224,27 +288,27 @@ func (p *XDPUDPPorts) report(it *iface, err error) {
 	p.Log.Debugf("still failing: %v", err)
 }
 
-// closeAll detaches and frees everything, in parallel: detaching waits
-// for the kernel (RCU), and a host may have hundreds of interfaces.
-// Called with p.mu held.
+// closeAll closes every attachment (detaching the program unless it is
+// pinned) and frees the counters, several at once: detaching waits for
+// the kernel, and a host may have hundreds of interfaces. Called with p.mu
+// held.
 func (p *XDPUDPPorts) closeAll() {
-	var wg sync.WaitGroup
+	its := make([]*iface, 0, len(p.ifaces))
 	for _, it := range p.ifaces {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := it.att.Close(); err != nil {
-				p.Log.Warnf("detaching from %s: %v", it.name, err)
-			}
-			if it.counters == nil {
-				return
-			}
-			if err := it.counters.Close(); err != nil {
-				p.Log.Warnf("freeing the maps of %s: %v", it.name, err)
-			}
-		}()
+		its = append(its, it)
 	}
-	wg.Wait()
+	parallel(len(its), func(i int) {
+		it := its[i]
+		if err := it.att.Close(); err != nil {
+			p.Log.Warnf("detaching from %s: %v", it.name, err)
+		}
+		if it.counters == nil {
+			return
+		}
+		if err := it.counters.Close(); err != nil {
+			p.Log.Warnf("freeing the maps of %s: %v", it.name, err)
+		}
+	})
 	p.ifaces = nil
 }
 

@@ -19,19 +19,12 @@ func (p *XDPUDPPorts) bpfConfig() bpf.Config {
 
 func (p *XDPUDPPorts) pinDir(name string) string { return filepath.Join(p.settings.pinPath, name) }
 
-// open returns the counters of a new interface name, within the
-// max_kernel_memory budget: with pin_path, those pinned by an earlier run
+// open returns the counters of a new interface name (its kernel memory is
+// reserved by the caller): with pin_path, those pinned by an earlier run
 // (and their still attached program, if any) when they fit this
 // configuration; otherwise new ones, pinned when pin_path is set.
 func (p *XDPUDPPorts) open(name string) (*bpf.Counters, *bpf.Attachment, error) {
 	cfg := p.bpfConfig()
-	layout, err := p.loader.Layout(cfg)
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := p.makeRoom(name, layout); err != nil {
-		return nil, nil, err
-	}
 	if p.settings.pinPath != "" {
 		dir := p.pinDir(name)
 		c, att, err := p.loader.LoadPinned(dir, cfg)

@@ -13,9 +13,7 @@ import (
 func (p *XDPUDPPorts) kernelMemory() uint64 {
 	var sum uint64
 	for _, it := range p.ifaces {
-		if it.counters != nil {
-			sum += it.counters.Layout().KernelMemory()
-		}
+		sum += it.memory
 	}
 	return sum
 }
@@ -41,7 +39,7 @@ func (p *XDPUDPPorts) makeRoom(name string, l bpf.Layout) error {
 		}
 		p.Log.Infof("freeing the counters of %s (gone since %s) to make room for %s within max_kernel_memory",
 			victim.name, victim.absent.Format("15:04:05"), name)
-		used -= victim.counters.Layout().KernelMemory()
+		used -= victim.memory
 		if err := victim.counters.Close(); err != nil {
 			p.Log.Warnf("freeing the maps of %s: %v", victim.name, err)
 		}

@@ -1,0 +1,119 @@
+package xdp_udp_ports
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/influxdata/telegraf/testutil"
+
+	"github.com/xdp-udp-ports/xdp_udp_ports/internal/testnet"
+)
+
+// 100 veths: Start attaches all and Stop detaches all, each within 1 s.
+// The machine may be busy (go test runs packages in parallel), so the best
+// of three rounds counts; make bench reports the times as ratios.
+func TestHundredInterfaces(t *testing.T) {
+	p := testnet.NewPair(t, testnet.Options{})
+	if !p.RunInReceiver(t) {
+		return
+	}
+	names := p.AddVeths(t, "vb-s", "veth-b", 100)
+	bestStart, bestStop := time.Hour, time.Hour
+	for round := 0; round < 3 && (bestStart > time.Second || bestStop > time.Second); round++ {
+		started, stopped := startStop(t, p, names)
+		t.Logf("100 interfaces, round %d: Start %s, Stop %s", round+1, started.Round(time.Millisecond), stopped.Round(time.Millisecond))
+		bestStart, bestStop = min(bestStart, started), min(bestStop, stopped)
+	}
+	if bestStart > time.Second || bestStop > time.Second {
+		t.Errorf("best of 3: Start %s, Stop %s; want each within 1s", bestStart, bestStop)
+	}
+}
+
+// startStop starts a plugin on every veth-b* interface, checks that all
+// names are attached, stops it, checks that none is, and returns how long
+// Start and Stop took.
+func startStop(t *testing.T, p *testnet.Pair, names []string) (started, stopped time.Duration) {
+	t.Helper()
+	plugin := newPlugin(t, nil, "veth-b*")
+	acc := &testutil.Accumulator{}
+	began := time.Now()
+	if err := plugin.Start(acc); err != nil {
+		t.Fatal(err)
+	}
+	started = time.Since(began)
+	requireNoErrors(t, acc)
+	for _, name := range names {
+		if id, _ := testnet.XDPProgID(p.Receiver, name); id == 0 {
+			t.Fatalf("%s not attached after Start", name)
+		}
+	}
+	began = time.Now()
+	plugin.Stop()
+	stopped = time.Since(began)
+	for _, name := range names {
+		testnet.RequireNoXDP(t, p.Receiver, name)
+	}
+	return started, stopped
+}
+
+// Stop is safe at any moment: while Gather runs and while link events
+// arrive (run with -race by make test).
+func TestStopDuringGatherAndLinkEvents(t *testing.T) {
+	p := testnet.NewPair(t, testnet.Options{})
+	if !p.RunInReceiver(t) {
+		return
+	}
+	plugin := newPlugin(t, func(x *XDPUDPPorts) { x.ResyncInterval = 1e7 }, "veth-c*", p.ReceiverIf)
+	acc := &testutil.Accumulator{}
+	if err := plugin.Start(acc); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { // Gather as fast as possible
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				if err := plugin.Gather(acc); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}
+	}()
+	go func() { // link events
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			p.AddVeths(t, "vc-s", "veth-c", 3)
+			if err := testnet.IP("-n", p.Receiver, "link", "del", "veth-c1"); err != nil {
+				t.Error(err)
+			}
+			testnet.IP("-n", p.Receiver, "link", "del", "veth-c0")
+			testnet.IP("-n", p.Receiver, "link", "del", "veth-c2")
+		}
+	}()
+	time.Sleep(300 * time.Millisecond)
+	began := time.Now()
+	plugin.Stop()
+	if d := time.Since(began); d > time.Second {
+		t.Errorf("Stop took %s", d)
+	}
+	n := len(acc.GetTelegrafMetrics())
+	time.Sleep(50 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	if after := len(acc.GetTelegrafMetrics()); after != n {
+		t.Errorf("%d metrics written after Stop returned", after-n)
+	}
+	testnet.RequireNoXDP(t, p.Receiver, p.ReceiverIf)
+}
