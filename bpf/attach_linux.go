@@ -8,28 +8,38 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Attachment is the program attached to one interface through a bpf_link:
-// if the process dies, the kernel detaches it.
+// Attachment is the program attached to one interface through a bpf_link
+// (if the process dies, the kernel detaches it) or, on kernels without XDP
+// bpf_link, through netlink.
 type Attachment struct {
-	link    link.Link
-	Mode    Mode    // the mode in use: native, generic or offload
+	link    link.Link          // bpf_link, or
+	nl      *netlinkAttachment // netlink attachment
+	Mode    Mode               // the mode in use: native, generic or offload
 	Variant Variant // the program variant attached
 	// NativeErr is why native mode failed when ModeAuto fell back to generic.
 	NativeErr error
 }
 
-// Close detaches the program. It is idempotent.
+// Close releases the attachment: the program is detached unless it was
+// pinned (then it stays attached and keeps counting). It is idempotent.
 func (a *Attachment) Close() error {
-	if a == nil || a.link == nil {
+	switch {
+	case a == nil:
 		return nil
+	case a.link != nil:
+		err := a.link.Close()
+		a.link = nil
+		return err
+	case a.nl != nil:
+		var err error
+		if a.nl.pinned == "" {
+			err = a.nl.detach()
+		}
+		a.nl = nil
+		return err
 	}
-	err := a.link.Close()
-	a.link = nil
-	return err
+	return nil
 }
-
-// Link returns the underlying bpf_link (for pinning and inspection).
-func (a *Attachment) Link() link.Link { return a.link }
 
 // AttachError is a failed attach in one mode; Err wraps the errno.
 type AttachError struct {
@@ -94,9 +104,14 @@ func (c *Counters) attachMode(ifindex int, mode Mode) (*Attachment, error) {
 		if err != nil {
 			return nil, &AttachError{Mode: mode, Variant: variant, Err: err}
 		}
-		l, err := link.AttachXDP(link.XDPOptions{Program: prog, Interface: ifindex, Flags: flags})
+		a := &Attachment{Mode: mode, Variant: variant}
+		if c.netlink {
+			a.nl, err = attachNetlink(prog, ifindex, mode)
+		} else {
+			a.link, err = link.AttachXDP(link.XDPOptions{Program: prog, Interface: ifindex, Flags: flags})
+		}
 		if err == nil {
-			return &Attachment{link: l, Mode: mode, Variant: variant}, nil
+			return a, nil
 		}
 		if errors.Is(err, unix.ERANGE) && variant == Plain && c.fragsOK {
 			variant = Frags

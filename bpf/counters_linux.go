@@ -17,6 +17,7 @@ type Counters struct {
 	spec    *ebpf.CollectionSpec // configured; loads the other variant
 	variant Variant              // the variant attach starts with
 	fragsOK bool
+	netlink bool // attach through netlink (see Loader.NetlinkAttach)
 	maps    map[string]*ebpf.Map
 	progs   [2]*ebpf.Program
 

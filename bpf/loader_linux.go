@@ -12,9 +12,10 @@ import (
 // Loader holds the parsed program (the ELF is parsed once) and what the
 // running kernel supports. It is safe for concurrent use.
 type Loader struct {
-	spec  *ebpf.CollectionSpec
-	cpus  int
-	frags bool
+	spec    *ebpf.CollectionSpec
+	cpus    int
+	frags   bool
+	netlink bool // attach through netlink: no XDP bpf_link (Linux < 5.9)
 }
 
 // NewLoader parses the embedded program and probes the kernel.
@@ -30,8 +31,13 @@ func NewLoader() (*Loader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("counting possible CPUs: %w", err)
 	}
-	return &Loader{spec: spec, cpus: cpus, frags: probeFrags()}, nil
+	return &Loader{spec: spec, cpus: cpus, frags: probeFrags(), netlink: useNetlink()}, nil
 }
+
+// NetlinkAttach reports whether programs are attached through netlink
+// because the kernel has no XDP bpf_link (Linux < 5.9): then they outlive
+// a crashed process.
+func (l *Loader) NetlinkAttach() bool { return l.netlink }
 
 // CPUs is the number of possible CPUs (one counter block each).
 func (l *Loader) CPUs() int { return l.cpus }
@@ -71,7 +77,7 @@ func (l *Loader) Load(cfg Config) (*Counters, error) {
 	if err := configure(spec, layout); err != nil {
 		return nil, err
 	}
-	c := &Counters{layout: layout, spec: spec, variant: Plain}
+	c := &Counters{layout: layout, spec: spec, variant: Plain, netlink: l.netlink}
 	if cfg.Frags && l.frags {
 		c.variant = Frags
 	}

@@ -21,6 +21,7 @@ const (
 	pinBSS      = "bss"
 	pinRodata   = "rodata"
 	pinLink     = "link"
+	pinProg     = "prog" // the program, where attached through netlink
 )
 
 var pinnedMaps = map[string]string{
@@ -71,10 +72,11 @@ func (c *Counters) Pin(dir string) error {
 }
 
 // LoadPinned adopts the instance pinned in dir by Pin, with the attachment
-// pinned there if any (its Mode is unknown here: ModeAuto). It returns
-// fs.ErrNotExist if nothing complete is pinned and ErrPinMismatch if the
-// pins were made for another program or configuration.
-func (l *Loader) LoadPinned(dir string, cfg Config) (*Counters, *Attachment, error) {
+// pinned there if any (its Mode is unknown here: ModeAuto; a netlink
+// attachment is taken to be on ifindex). It returns fs.ErrNotExist if
+// nothing complete is pinned and ErrPinMismatch if the pins were made for
+// another program or configuration.
+func (l *Loader) LoadPinned(dir string, cfg Config, ifindex int) (*Counters, *Attachment, error) {
 	layout, err := l.Layout(cfg)
 	if err != nil {
 		return nil, nil, err
@@ -96,7 +98,7 @@ func (l *Loader) LoadPinned(dir string, cfg Config) (*Counters, *Attachment, err
 	if err := configure(spec, layout); err != nil {
 		return nil, nil, err
 	}
-	c := &Counters{layout: layout, spec: spec, maps: map[string]*ebpf.Map{}, fragsOK: l.frags}
+	c := &Counters{layout: layout, spec: spec, maps: map[string]*ebpf.Map{}, fragsOK: l.frags, netlink: l.netlink}
 	if cfg.Frags && l.frags {
 		c.variant = Frags
 	}
@@ -112,47 +114,73 @@ func (l *Loader) LoadPinned(dir string, cfg Config) (*Counters, *Attachment, err
 		c.Close()
 		return nil, nil, err
 	}
-	lk, err := link.LoadPinnedLink(filepath.Join(dir, pinLink), nil)
-	if errors.Is(err, fs.ErrNotExist) {
-		return c, nil, nil
-	}
+	a, err := loadPinnedAttachment(dir, ifindex)
 	if err != nil {
 		c.Close()
-		return nil, nil, fmt.Errorf("loading the pinned link: %w", err)
-	}
-	a := &Attachment{link: lk, Mode: ModeAuto, Variant: Plain}
-	if info, err := lk.Info(); err == nil {
-		if prog, err := ebpf.NewProgramFromID(info.Program); err == nil {
-			if pi, err := prog.Info(); err == nil && pi.Name == programNames[Frags] {
-				a.Variant = Frags
-			}
-			prog.Close()
-		}
+		return nil, nil, err
 	}
 	return c, a, nil
 }
 
-// Pin pins the attachment's link in dir: it then stays attached when the
-// process exits, until Detach or RemovePins.
+// loadPinnedAttachment loads the link (or, for netlink attachments, the
+// program) pinned in dir; nil if there is none.
+func loadPinnedAttachment(dir string, ifindex int) (*Attachment, error) {
+	a := &Attachment{Mode: ModeAuto, Variant: Plain}
+	lk, err := link.LoadPinnedLink(filepath.Join(dir, pinLink), nil)
+	switch {
+	case err == nil:
+		a.link = lk
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("loading the pinned link: %w", err)
+	default:
+		path := filepath.Join(dir, pinProg)
+		prog, err := ebpf.LoadPinnedProgram(path, nil)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("loading the pinned program: %w", err)
+		}
+		defer prog.Close()
+		info, err := prog.Info()
+		if err != nil {
+			return nil, err
+		}
+		id, _ := info.ID()
+		a.nl = &netlinkAttachment{ifindex: ifindex, prog: id, pinned: path}
+	}
+	if prog, err := ebpf.NewProgramFromID(a.ProgramID()); err == nil {
+		if pi, err := prog.Info(); err == nil && pi.Name == programNames[Frags] {
+			a.Variant = Frags
+		}
+		prog.Close()
+	}
+	return a, nil
+}
+
+// Pin pins the attachment's link (for netlink attachments, its program)
+// in dir: it then stays attached when the process exits, until Detach or
+// RemovePins.
 func (a *Attachment) Pin(dir string) error {
+	if a.nl != nil {
+		path := filepath.Join(dir, pinProg)
+		if err := a.nl.program.Pin(path); err != nil {
+			return fmt.Errorf("pinning the XDP program: %w", err)
+		}
+		a.nl.pinned = path
+		return nil
+	}
 	if err := a.link.Pin(filepath.Join(dir, pinLink)); err != nil {
 		return fmt.Errorf("pinning the XDP link: %w", err)
 	}
 	return nil
 }
 
-// Ifindex returns the interface the link is attached to; 0 once the
-// interface is gone.
-func (a *Attachment) Ifindex() int {
-	info, err := a.link.Info()
-	if err != nil || info.XDP() == nil {
-		return 0
-	}
-	return int(info.XDP().Ifindex)
-}
-
 // ProgramID returns the id of the attached program.
 func (a *Attachment) ProgramID() ebpf.ProgramID {
+	if a.nl != nil {
+		return a.nl.prog
+	}
 	info, err := a.link.Info()
 	if err != nil {
 		return 0
@@ -160,15 +188,22 @@ func (a *Attachment) ProgramID() ebpf.ProgramID {
 	return info.Program
 }
 
-// Detach detaches the program, removes the link's pin, if any, and
-// closes it.
+// Detach detaches the program, removes its pin, if any, and releases the
+// attachment.
 func (a *Attachment) Detach() error {
-	if a == nil || a.link == nil {
+	switch {
+	case a == nil:
 		return nil
+	case a.nl != nil:
+		err := a.nl.detach()
+		a.nl = nil
+		return err
+	case a.link != nil:
+		err := detach(a.link)
+		a.link = nil
+		return err
 	}
-	err := detach(a.link)
-	a.link = nil
-	return err
+	return nil
 }
 
 func detach(l link.Link) error {
@@ -184,12 +219,14 @@ func detach(l link.Link) error {
 // the directory).
 func RemovePins(dir string) error {
 	var errs []error
-	if lk, err := link.LoadPinnedLink(filepath.Join(dir, pinLink), nil); err == nil {
-		errs = append(errs, detach(lk))
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		errs = append(errs, fmt.Errorf("loading the pinned link: %w", err))
+	if a, err := loadPinnedAttachment(dir, 0); err != nil {
+		errs = append(errs, err)
+	} else if a != nil && a.nl != nil {
+		errs = append(errs, detachEverywhere(a.nl.prog))
+	} else if a != nil {
+		errs = append(errs, a.Detach())
 	}
-	for _, file := range []string{pinMeta, pinCounters, pinBSS, pinRodata, pinLink} {
+	for _, file := range []string{pinMeta, pinCounters, pinBSS, pinRodata, pinLink, pinProg} {
 		if err := os.Remove(filepath.Join(dir, file)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			errs = append(errs, err)
 		}

@@ -229,3 +229,36 @@ func TestBinaryPinThenUnpin(t *testing.T) {
 		t.Errorf("%s left behind after unpin: %v %v", pins, err, entries)
 	}
 }
+
+// On kernels without XDP bpf_link (forced here) a SIGKILL leaves the
+// program attached; the next start replaces that program of its own and
+// a clean stop detaches.
+func TestBinaryNetlinkFallbackAfterKill(t *testing.T) {
+	t.Setenv("XDP_UDP_PORTS_NETLINK_ATTACH", "1")
+	p := testnet.NewPair(t, testnet.Options{})
+	cfg := pluginConfig(t, p.ReceiverIf)
+	pr := startBinary(t, p.Receiver, cfg, "-poll_interval", "100ms")
+	pr.waitFor(t, 5*time.Second, func(m telegraf.Metric) bool { return m.Name() == "xdp_udp_ports_interface" })
+	pr.cmd.Process.Kill()
+	pr.exit(t, 2*time.Second)
+	stale, _ := testnet.XDPProgID(p.Receiver, p.ReceiverIf)
+	if stale == 0 {
+		t.Fatal("netlink attachment gone after SIGKILL; expected it to stay until the next start")
+	}
+
+	pr = startBinary(t, p.Receiver, cfg, "-poll_interval", "100ms")
+	pr.waitFor(t, 5*time.Second, func(m telegraf.Metric) bool { return m.Name() == "xdp_udp_ports_interface" })
+	p.MustSend(t, testnet.Datagrams{Dst: p.ReceiverV4, Port: 69, Count: 4, Payload: 4})
+	pr.waitFor(t, 5*time.Second, portIs("69", 4))
+	if now, _ := testnet.XDPProgID(p.Receiver, p.ReceiverIf); now == stale || now == 0 {
+		t.Errorf("program %d attached, want a new one replacing the stale %d", now, stale)
+	}
+	if !strings.Contains(pr.stderr.String(), "left attached by an earlier run") {
+		t.Errorf("no warning about the replaced program; stderr:\n%s", pr.stderr)
+	}
+	pr.stdin.Close()
+	if code := pr.exit(t, 2*time.Second); code != 0 {
+		t.Fatalf("exit code %d", code)
+	}
+	testnet.RequireNoXDP(t, p.Receiver, p.ReceiverIf)
+}

@@ -3,6 +3,7 @@
 package xdp_udp_ports
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -241,7 +242,7 @@ func (p *XDPUDPPorts) prepare(a *netlink.LinkAttrs) *iface {
 // with p.mu held by the caller.
 func (p *XDPUDPPorts) attach(it *iface, a *netlink.LinkAttrs) {
 	if it.counters == nil {
-		c, adopted, err := p.open(a.Name)
+		c, adopted, err := p.open(a.Name, a.Index)
 		if err != nil {
 			it.memory = 0
 			p.report(it, err)
@@ -257,8 +258,13 @@ func (p *XDPUDPPorts) attach(it *iface, a *netlink.LinkAttrs) {
 		}
 	}
 	if x := a.Xdp; x != nil && x.Attached && x.ProgId != 0 {
-		p.report(it, foreignProgram(a.Name, x.ProgId))
-		return
+		name := programName(x.ProgId)
+		replaced, err := p.loader.ReplaceStale(a.Index, ebpf.ProgramID(x.ProgId), name)
+		if !replaced || err != nil {
+			p.report(it, foreignProgram(a.Name, x.ProgId, name, err))
+			return
+		}
+		p.Log.Warnf("interface %s: replaced program id %d, left attached by an earlier run that did not stop cleanly", a.Name, x.ProgId)
 	}
 	att, err := it.counters.Attach(a.Index, mustMode(p.settings.mode))
 	if err != nil {
@@ -320,14 +326,33 @@ func mustMode(s string) bpf.Mode {
 	return m
 }
 
-// foreignProgram describes another XDP program found on an interface.
-func foreignProgram(name string, id uint32) error {
-	what := fmt.Sprintf("id %d", id)
-	if prog, err := ebpf.NewProgramFromID(ebpf.ProgramID(id)); err == nil {
-		if info, err := prog.Info(); err == nil && info.Name != "" {
-			what = fmt.Sprintf("id %d, name %q", id, info.Name)
-		}
-		prog.Close()
+// programName returns an XDP program's name, "" if it cannot be read
+// (that needs CAP_SYS_ADMIN).
+func programName(id uint32) string {
+	prog, err := ebpf.NewProgramFromID(ebpf.ProgramID(id))
+	if err != nil {
+		return ""
 	}
-	return fmt.Errorf("interface %s: another XDP program (%s) is attached; xdp_udp_ports never replaces or detaches it (it will retry at every resync)", name, what)
+	defer prog.Close()
+	info, err := prog.Info()
+	if err != nil {
+		return ""
+	}
+	return info.Name
+}
+
+// foreignProgram describes another XDP program found on an interface.
+func foreignProgram(ifname string, id uint32, name string, replaceErr error) error {
+	what := fmt.Sprintf("id %d", id)
+	if name != "" {
+		what = fmt.Sprintf("id %d, name %q", id, name)
+	}
+	if replaceErr != nil {
+		return fmt.Errorf("interface %s: cannot replace the XDP program (%s) an earlier run left attached: %w", ifname, what, replaceErr)
+	}
+	msg := fmt.Sprintf("interface %s: another XDP program (%s) is attached; xdp_udp_ports never replaces or detaches it (it will retry at every resync)", ifname, what)
+	if bpf.OwnProgramName(name) {
+		msg += "; it looks like xdp_udp_ports run by another process, or left pinned by a run with pin_path (xdp_udp_ports unpin removes it)"
+	}
+	return errors.New(msg)
 }

@@ -23,11 +23,11 @@ func (p *XDPUDPPorts) pinDir(name string) string { return filepath.Join(p.settin
 // reserved by the caller): with pin_path, those pinned by an earlier run
 // (and their still attached program, if any) when they fit this
 // configuration; otherwise new ones, pinned when pin_path is set.
-func (p *XDPUDPPorts) open(name string) (*bpf.Counters, *bpf.Attachment, error) {
+func (p *XDPUDPPorts) open(name string, ifindex int) (*bpf.Counters, *bpf.Attachment, error) {
 	cfg := p.bpfConfig()
 	if p.settings.pinPath != "" {
 		dir := p.pinDir(name)
-		c, att, err := p.loader.LoadPinned(dir, cfg)
+		c, att, err := p.loader.LoadPinned(dir, cfg, ifindex)
 		switch {
 		case err == nil:
 			p.Log.Infof("interface %s: adopted the counters pinned in %s", name, dir)
@@ -58,8 +58,9 @@ func (p *XDPUDPPorts) open(name string) (*bpf.Counters, *bpf.Attachment, error) 
 // netlink's IFLA_XDP_ATTACHED values.
 var attachedModes = map[uint32]bpf.Mode{1: bpf.ModeNative, 2: bpf.ModeGeneric, 3: bpf.ModeOffload}
 
-// adopt keeps a pinned attachment that is still attached to this
-// interface in a mode the configuration allows; otherwise it detaches it.
+// adopt keeps a pinned attachment whose program is still the one attached
+// to this interface, in a mode the configuration allows; otherwise it
+// detaches it.
 // It reports whether it was kept. Called with p.mu held.
 func (p *XDPUDPPorts) adopt(it *iface, att *bpf.Attachment, a *netlink.LinkAttrs) bool {
 	if att == nil {
@@ -70,7 +71,7 @@ func (p *XDPUDPPorts) adopt(it *iface, att *bpf.Attachment, a *netlink.LinkAttrs
 		mode, known = attachedModes[x.AttachMode]
 	}
 	want := mustMode(p.settings.mode)
-	if att.Ifindex() != a.Index || !known || (want != bpf.ModeAuto && want != mode) {
+	if !known || (want != bpf.ModeAuto && want != mode) {
 		if err := att.Detach(); err != nil {
 			p.Log.Debugf("detaching the pinned program from %s: %v", it.name, err)
 		}
