@@ -27,12 +27,13 @@ func TestClassifyProperty(t *testing.T) {
 	}
 	var classes [4]int
 	start := time.Now()
+	reported := 0
 	report := func(ps []string) {
 		for _, p := range ps {
 			t.Error(p)
 		}
-		if d.saved >= maxReported {
-			t.FailNow()
+		if reported += len(ps); reported >= maxReported {
+			t.Fatalf("stopping after %d mismatches (%d frames)", reported, n)
 		}
 	}
 	for f := range newFrameGen(propertySeed).frames() {
