@@ -1,0 +1,216 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/influxdata/telegraf"
+
+	plugin "github.com/xdp-udp-ports/xdp_udp_ports/plugins/inputs/xdp_udp_ports"
+)
+
+func init() { subcommands["top"] = runTop }
+
+const topUsage = `Usage: xdp_udp_ports top [-config FILE] [-i IFACE[,IFACE...]] [-n 20] [-interval 1s] [-duration D] [-debug]
+
+Attaches like the plugin (same options from the config file; -i replaces its
+interfaces) and shows, every interval, the UDP ports by packet rate. On a
+terminal it redraws in place; otherwise it prints one block per interval.
+On Ctrl-C, SIGTERM or when -duration ends it detaches and prints the totals
+of every port seen.
+
+`
+
+// runTop is `xdp_udp_ports top`: the plugin, gathered every interval into
+// a live table, then its totals.
+func runTop(args []string) int {
+	fs := flag.NewFlagSet("xdp_udp_ports top", flag.ContinueOnError)
+	configFile := fs.String("config", "", "read the plugin's options from `FILE` (one [[inputs.xdp_udp_ports]] table); without it, the plugin's defaults")
+	ifaces := fs.String("i", "", "attach to `IFACE[,IFACE...]` (names or globs), replacing the config's interfaces")
+	rows := fs.Int("n", 20, "show at most `N` ports in the live view (0: all; on a terminal, as many as fit)")
+	interval := fs.Duration("interval", time.Second, "read the counters and redraw every `D`")
+	duration := fs.Duration("duration", 0, "stop after `D` (0: at Ctrl-C or SIGTERM)")
+	debug := fs.Bool("debug", false, "log debug messages too")
+	// Not in the usage: where port names come from, for tests.
+	servicesFile := fs.String("services", defaultServicesFile, "")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), topUsage)
+		fs.VisitAll(func(f *flag.Flag) {
+			if f.Name == "services" {
+				return
+			}
+			arg, usage := flag.UnquoteUsage(f)
+			fmt.Fprintf(fs.Output(), "  -%s %s\n    \t%s", f.Name, arg, usage)
+			if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "0s" && f.DefValue != "false" {
+				fmt.Fprintf(fs.Output(), " (default %s)", f.DefValue)
+			}
+			fmt.Fprintln(fs.Output())
+		})
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	fail := func(err error) int {
+		fmt.Fprintf(os.Stderr, "xdp_udp_ports top: %v\n", err)
+		return 1
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "xdp_udp_ports top: unexpected argument %q\n", fs.Arg(0))
+		fs.Usage()
+		return 2
+	}
+	if *interval <= 0 {
+		return fail(fmt.Errorf("-interval: must be positive, got %s", *interval))
+	}
+	if *duration < 0 {
+		return fail(fmt.Errorf("-duration: must not be negative, got %s", *duration))
+	}
+	msgs := &messages{w: os.Stderr}
+	p, err := topPlugin(*configFile, *ifaces, msgs)
+	if err != nil {
+		return fail(err)
+	}
+	p.Log = &lineLogger{w: msgs, level: logLevel(*debug)}
+	if err := p.Init(); err != nil {
+		return fail(err)
+	}
+	t := &top{
+		plugin:   p,
+		acc:      &collector{msgs: msgs},
+		msgs:     msgs,
+		model:    newModel(),
+		svc:      loadServices(*servicesFile),
+		screen:   newScreen(os.Stdout),
+		out:      os.Stdout,
+		rows:     *rows,
+		interval: *interval,
+	}
+	// Signals are caught before Start: one that comes while attaching
+	// stops the view as soon as it begins.
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(stop)
+	if err := p.Start(t.acc); err != nil {
+		return fail(err)
+	}
+	var end <-chan time.Time
+	if *duration > 0 {
+		end = time.After(*duration)
+	}
+	t.run(stop, end)
+	return 0
+}
+
+// topPlugin makes the plugin from the config file (or its defaults), the
+// interfaces replaced by -i when given. pin_path is not used: top attaches
+// programs of its own and detaches them when it ends; adopting the pins of
+// a running Telegraf could replace them (their counts restarting from
+// zero) and would leave them attached.
+func topPlugin(configFile, ifaces string, msgs *messages) (*plugin.XDPUDPPorts, error) {
+	p := plugin.New()
+	if configFile != "" {
+		var err error
+		if p, err = loadConfig(configFile); err != nil {
+			return nil, err
+		}
+	}
+	if ifaces != "" {
+		p.Interfaces = nil
+		for _, name := range strings.Split(ifaces, ",") {
+			if name = strings.TrimSpace(name); name == "" {
+				return nil, fmt.Errorf("-i %q: empty interface name", ifaces)
+			}
+			p.Interfaces = append(p.Interfaces, name)
+		}
+	}
+	if len(p.Interfaces) == 0 {
+		return nil, errors.New("no interface: give -i IFACE[,IFACE...] or a -config file with interfaces")
+	}
+	if p.PinPath != "" {
+		msgs.add(telegraf.Info, fmt.Sprintf("pin_path %q is not used by top: it attaches programs of its own and detaches them when it ends", p.PinPath))
+		p.PinPath = ""
+	}
+	return p, nil
+}
+
+// top is one run of the view, from Start to the final table.
+type top struct {
+	plugin   *plugin.XDPUDPPorts
+	acc      *collector
+	msgs     *messages
+	model    *model
+	svc      services
+	screen   screen
+	out      io.Writer
+	rows     int
+	interval time.Duration
+}
+
+// run reads the counters (the first reading is the baseline), redraws
+// every interval until stop or end, then reads them a last time, detaches
+// (Stop) and prints the totals. On a terminal the first frame, with the
+// totals so far, comes at once.
+func (t *top) run(stop <-chan os.Signal, end <-chan time.Time) {
+	defer t.screen.close() // also on a panic: the terminal comes back
+	_, live := t.screen.(*termScreen)
+	if live {
+		t.msgs.holdWhileLive()
+	}
+	t.read()
+	if live {
+		t.draw()
+	}
+	ticker := time.NewTicker(t.interval)
+	defer ticker.Stop()
+loop:
+	for {
+		select {
+		case <-ticker.C:
+			t.read()
+			t.draw()
+		case <-stop:
+			break loop
+		case <-end:
+			break loop
+		}
+	}
+	t.read()
+	t.screen.close()
+	t.msgs.release()
+	t.plugin.Stop()
+	var b strings.Builder
+	for _, l := range finalLines(t.model, t.svc) {
+		b.WriteString(l + "\n")
+	}
+	io.WriteString(t.out, b.String())
+}
+
+func (t *top) draw() {
+	t.screen.draw(liveLines(t.model, t.svc, liveOptions{
+		now:      t.model.last,
+		interval: t.interval,
+		rows:     t.rows,
+		height:   t.screen.height(),
+		watching: t.plugin.Interfaces,
+		status:   t.msgs.latest(),
+	}))
+}
+
+// read gathers once into the model; a Gather error goes to the messages.
+func (t *top) read() {
+	now := time.Now()
+	if err := t.plugin.Gather(t.acc); err != nil {
+		t.acc.AddError(err)
+	}
+	t.model.update(t.acc.drain(), now)
+}

@@ -1,0 +1,342 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/xdp-udp-ports/xdp_udp_ports/internal/testnet"
+)
+
+// topTraffic is what the live tests send: 5353 is named in the test's
+// services file, 443 only for tcp there (so it shows without a name).
+func topTraffic(p *testnet.Pair) []testnet.Datagrams {
+	return []testnet.Datagrams{
+		{Dst: p.ReceiverV4, Port: 5353, Count: 17, Payload: 20},
+		{Dst: p.ReceiverV6, Port: 5353, Count: 3, Payload: 20},
+		{Dst: p.ReceiverV6, Port: 443, Count: 5, Payload: 100},
+	}
+}
+
+// portRow is a port's exact totals, as both tables must show them.
+type portRow struct {
+	port, service   string
+	packets, bytes  int
+	share           string // in the final table
+	liveSharePrefix string
+}
+
+func expectedRows(p *testnet.Pair, named bool) []portRow {
+	rows := []portRow{
+		{port: "5353", service: "mdns", packets: 20, bytes: 17*testnet.FrameLen(p.ReceiverV4, 20) + 3*testnet.FrameLen(p.ReceiverV6, 20), share: "80.0%"},
+		{port: "443", packets: 5, bytes: 5 * testnet.FrameLen(p.ReceiverV6, 100), share: "20.0%"},
+	}
+	if !named {
+		rows[0].service = ""
+	}
+	return rows
+}
+
+func servicesFile(t *testing.T) string {
+	path := filepath.Join(t.TempDir(), "services")
+	if err := os.WriteFile(path, []byte("mdns\t5353/udp\t# Multicast DNS\nhttps\t443/tcp\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// rowPattern matches a port row: the live table has packets/s and bits/s
+// before the totals and a share bar after them, the final table only the
+// totals and the share.
+func rowPattern(iface string, r portRow, final bool) *regexp.Regexp {
+	service := ""
+	if r.service != "" {
+		service = regexp.QuoteMeta(r.service) + `\s+`
+	}
+	if final {
+		return regexp.MustCompile(fmt.Sprintf(`^%s\s+%s\s+%s%d\s+%d\s+%s$`, iface, r.port, service, r.packets, r.bytes, regexp.QuoteMeta(r.share)))
+	}
+	return regexp.MustCompile(fmt.Sprintf(`^%s\s+%s\s+%s(\S+)\s+\S+\s+%d\s+%d\s+\[[# ]{%d}\]\s+\d+%%$`, iface, r.port, service, r.packets, r.bytes, barWidth))
+}
+
+// movingRow reports whether a live row of r shows a packet rate above 0.
+func movingRow(lines []string, iface string, r portRow) bool {
+	re := rowPattern(iface, r, false)
+	for _, l := range lines {
+		if m := re.FindStringSubmatch(l); m != nil && m[1] != "0" {
+			return true
+		}
+	}
+	return false
+}
+
+// syncBuffer is a bytes.Buffer a test reads while a process writes it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// findRows returns the line index of each row in lines, -1 where none
+// matches.
+func findRows(lines []string, iface string, rows []portRow, final bool) []int {
+	idx := make([]int, len(rows))
+	for i, r := range rows {
+		re := rowPattern(iface, r, final)
+		idx[i] = slices.IndexFunc(lines, re.MatchString)
+	}
+	return idx
+}
+
+// checkFinal checks the totals table that ends the output: every port
+// sent to, exact, most packets first, and the interface's exact UDP count.
+func checkFinal(t *testing.T, out string, p *testnet.Pair, rows []portRow) {
+	t.Helper()
+	start := strings.Index(out, "xdp_udp_ports top - totals over ")
+	if start < 0 {
+		t.Fatalf("no totals table in\n%s", out)
+	}
+	final := strings.Split(out[start:], "\n")
+	idx := findRows(final, p.ReceiverIf, rows, true)
+	for i, r := range rows {
+		if idx[i] < 0 {
+			t.Errorf("totals table has no row %s\n%s", rowPattern(p.ReceiverIf, r, true), out[start:])
+		}
+	}
+	if !slices.IsSorted(idx) {
+		t.Errorf("totals not sorted by packets: rows at %v\n%s", idx, out[start:])
+	}
+	udp, udpBytes := 0, 0
+	for _, r := range rows {
+		udp, udpBytes = udp+r.packets, udpBytes+r.bytes
+	}
+	iface := regexp.MustCompile(fmt.Sprintf(`(?m)^%s\s+native\s+\d+\s+\d+\s+%d\s+%d\s+0\s+\d+\s+0$`, p.ReceiverIf, udp, udpBytes))
+	if !iface.MatchString(out[start:]) {
+		t.Errorf("no interface totals row %s in\n%s", iface, out[start:])
+	}
+}
+
+// Not a terminal: one plain block per interval, then the totals, with and
+// without a services file.
+func TestTopPlain(t *testing.T) {
+	for name, named := range map[string]bool{"services file": true, "no services file": false} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			p := testnet.NewPair(t, testnet.Options{})
+			svc := filepath.Join(t.TempDir(), "absent")
+			if named {
+				svc = servicesFile(t)
+			}
+			cmd := testnet.Command(p.Receiver, binPath, "top", "-config", pluginConfig(t, p.ReceiverIf),
+				"-interval", "500ms", "-duration", "3s", "-services", svc)
+			var stdout, stderr syncBuffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			start := time.Now()
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			t.Cleanup(func() {
+				cmd.Process.Kill()
+				<-done
+			})
+			// After the first block, the baseline reading is taken: the
+			// traffic shows as a rate in a later block.
+			attached := "interfaces: " + p.ReceiverIf + " (native)"
+			for !strings.Contains(stdout.String(), attached) {
+				if time.Since(start) > 5*time.Second {
+					t.Fatalf("no block naming %s (native) within 5s; stdout:\n%s\nstderr:\n%s", p.ReceiverIf, &stdout, &stderr)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			p.MustSend(t, topTraffic(p)...)
+			select {
+			case err := <-done:
+				done <- err // for the cleanup
+				if code := testnet.ExitCode(err); code != 0 {
+					t.Fatalf("exit code %d; stderr:\n%s", code, &stderr)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatalf("still running 10s after start; stdout:\n%s\nstderr:\n%s", &stdout, &stderr)
+			}
+			t.Logf("ran %s; stdout:\n%s\nstderr:\n%s", time.Since(start).Round(time.Millisecond), &stdout, &stderr)
+			testnet.RequireNoXDP(t, p.Receiver, p.ReceiverIf)
+
+			out := stdout.String()
+			if strings.Contains(out, "\x1b") {
+				t.Errorf("escape sequences in plain output")
+			}
+			if strings.Contains(stderr.String(), "E!") || strings.Contains(stderr.String(), "W!") {
+				t.Errorf("errors on stderr:\n%s", &stderr)
+			}
+			live := strings.Split(out[:max(strings.Index(out, "xdp_udp_ports top - totals over "), 0)], "\n")
+			if n := strings.Count(strings.Join(live, "\n"), attached); n < 2 {
+				t.Errorf("%d live blocks naming %s (native), want at least 2", n, p.ReceiverIf)
+			}
+			rows := expectedRows(p, named)
+			for i, at := range findRows(live, p.ReceiverIf, rows, false) {
+				if at < 0 {
+					t.Errorf("no live block has the row %s", rowPattern(p.ReceiverIf, rows[i], false))
+				}
+				if !movingRow(live, p.ReceiverIf, rows[i]) {
+					t.Errorf("no live block shows port %s with packets/s above 0", rows[i].port)
+				}
+			}
+			checkFinal(t, out, p, rows)
+		})
+	}
+}
+
+// tmux runs a private tmux server (its own socket, no config file). At
+// cleanup the server is killed, which hangs up what runs in it, and the
+// test waits for those processes to be gone before the namespaces go.
+type tmux struct {
+	t      *testing.T
+	socket string
+	pids   []int
+}
+
+func newTmux(t *testing.T) *tmux {
+	t.Helper()
+	if _, err := exec.LookPath("tmux"); err != nil {
+		testnet.SkipOrFail(t, "needs tmux: %v", err)
+	}
+	tm := &tmux{t: t, socket: filepath.Join(t.TempDir(), "tmux.sock")}
+	t.Cleanup(func() {
+		exec.Command("tmux", "-S", tm.socket, "kill-server").Run()
+		for _, pid := range tm.pids {
+			waitGone(t, pid, 10*time.Second)
+		}
+	})
+	return tm
+}
+
+// respawn runs args in the session's pane, instead of its shell.
+func (tm *tmux) respawn(session string, args ...string) {
+	tm.t.Helper()
+	tm.run(append([]string{"respawn-pane", "-k", "-t", session}, args...)...)
+	pid, err := strconv.Atoi(strings.TrimSpace(tm.run("display-message", "-p", "-t", session, "#{pane_pid}")))
+	if err != nil {
+		tm.t.Fatal(err)
+	}
+	tm.pids = append(tm.pids, pid)
+}
+
+// waitGone waits until pid has exited (a zombie has), else kills it.
+func waitGone(t *testing.T, pid int, timeout time.Duration) {
+	stat := fmt.Sprintf("/proc/%d/stat", pid)
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		b, err := os.ReadFile(stat)
+		if err != nil {
+			return
+		}
+		// pid (comm) state ...
+		if i := bytes.LastIndexByte(b, ')'); i > 0 && i+2 < len(b) && b[i+2] == 'Z' {
+			return
+		}
+	}
+	t.Errorf("pid %d still running %s after its tmux server was killed; killing it", pid, timeout)
+	syscall.Kill(pid, syscall.SIGKILL)
+}
+
+func (tm *tmux) run(args ...string) string {
+	tm.t.Helper()
+	out, err := exec.Command("tmux", append([]string{"-S", tm.socket, "-f", "/dev/null"}, args...)...).CombinedOutput()
+	if err != nil {
+		tm.t.Fatalf("tmux %s: %v: %s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// waitScreen captures the pane (with its history) until ok accepts it.
+func (tm *tmux) waitScreen(timeout time.Duration, what string, ok func(screen string) bool) string {
+	tm.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		screen := tm.run("capture-pane", "-p", "-t", "top", "-S", "-")
+		if ok(screen) {
+			return screen
+		}
+		if time.Now().After(deadline) {
+			tm.t.Fatalf("%s: not within %s; the pane shows:\n%s", what, timeout, screen)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// On a terminal: the live table redrawn in place shows the ports being
+// sent to; Ctrl-C detaches and leaves the totals table on the screen.
+func TestTopTerminal(t *testing.T) {
+	t.Parallel()
+	p := testnet.NewPair(t, testnet.Options{})
+	tm := newTmux(t)
+	cmd := testnet.Command(p.Receiver, binPath, "top", "-config", pluginConfig(t, p.ReceiverIf),
+		"-interval", "200ms", "-services", servicesFile(t))
+	tm.run("new-session", "-d", "-s", "top", "-x", "100", "-y", "30")
+	tm.run("set-option", "-t", "top", "remain-on-exit", "on")
+	tm.respawn("top", append([]string{cmd.Path}, cmd.Args[1:]...)...)
+	start := time.Now()
+
+	// The first frame comes after the baseline reading.
+	attached := "interfaces: " + p.ReceiverIf + " (native)"
+	tm.waitScreen(5*time.Second, "first frame", func(s string) bool { return strings.Contains(s, attached) })
+	p.MustSend(t, topTraffic(p)...)
+	rows := expectedRows(p, true)
+	screen := tm.waitScreen(5*time.Second, "live table with the ports sent to", func(s string) bool {
+		lines := strings.Split(s, "\n")
+		return slices.Contains(lines, attached) && !slices.Contains(findRows(lines, p.ReceiverIf, rows, false), -1)
+	})
+	t.Logf("live view:\n%s", screen)
+
+	tm.run("send-keys", "-t", "top", "C-c")
+	// The pane is dead when the process has closed the terminal; its exit
+	// status is there once tmux has reaped it (the kernel may take a
+	// moment to finish the exit of a process that held BPF objects).
+	var status string
+	for deadline := time.Now().Add(10 * time.Second); status == ""; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("top has not exited 10s after Ctrl-C; the pane shows:\n%s", tm.run("capture-pane", "-p", "-t", "top", "-S", "-"))
+		}
+		dead := strings.Split(strings.TrimSpace(tm.run("display-message", "-p", "-t", "top", "#{pane_dead}|#{pane_dead_status}|#{pane_dead_signal}")), "|")
+		switch {
+		case len(dead) != 3:
+			t.Fatalf("tmux pane_dead|pane_dead_status|pane_dead_signal: %q", dead)
+		case dead[2] != "":
+			status = "signal " + dead[2]
+		default:
+			status = dead[1]
+		}
+	}
+	screen = tm.run("capture-pane", "-p", "-t", "top", "-S", "-")
+	t.Logf("ran %s; after Ctrl-C:\n%s", time.Since(start).Round(time.Millisecond), screen)
+	if status != "0" {
+		t.Errorf("exit status %q, want 0", status)
+	}
+	testnet.RequireNoXDP(t, p.Receiver, p.ReceiverIf)
+	if strings.Contains(screen, "by packets/s") {
+		t.Errorf("the live view is still on the screen after Ctrl-C")
+	}
+	checkFinal(t, screen, p, rows)
+}
