@@ -102,3 +102,14 @@ e2e: deps-e2e build telegraf telegraf-builtin
 .PHONY: fuzz
 fuzz:
 	CGO_ENABLED=0 $(GO) test ./bpf -run '^$$' -fuzz '^FuzzClassify$$' -fuzztime $(FUZZTIME)
+
+# Benchmarks (bench/): one table, every figure next to a baseline measured
+# in the same run, written to BENCHMARKS.md with the machine and date.
+# Needs root; about 3-4 minutes on an otherwise idle 2-CPU host. Its smoke
+# variant (TestSmoke) runs in `make test`.
+.PHONY: bench
+bench: build
+	CGO_ENABLED=0 $(GO) test -c -o $(BIN)/bench.test ./bench
+	cd bench && XDP_UDP_PORTS_BENCH=1 XDP_UDP_PORTS_BIN=$(BIN)/xdp_udp_ports \
+		XDP_UDP_PORTS_BENCH_OUT=$(CURDIR)/BENCHMARKS.md XDP_UDP_PORTS_BENCH_COMMAND='make bench' \
+		$(BIN)/bench.test -test.run '^TestTable$$' -test.timeout 20m

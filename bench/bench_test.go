@@ -1,0 +1,369 @@
+//go:build linux
+
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/xdp-udp-ports/xdp_udp_ports/bpf"
+	"github.com/xdp-udp-ports/xdp_udp_ports/internal/frames"
+	"github.com/xdp-udp-ports/xdp_udp_ports/internal/testnet"
+)
+
+// Environment of the driver.
+const (
+	// envTable set (to anything) makes TestTable run: `make bench`.
+	envTable = "XDP_UDP_PORTS_BENCH"
+	// envOut is where TestTable writes BENCHMARKS.md (unset: nowhere).
+	envOut = "XDP_UDP_PORTS_BENCH_OUT"
+	// envCommand is the command line BENCHMARKS.md names.
+	envCommand = "XDP_UDP_PORTS_BENCH_COMMAND"
+	// envBin is the execd binary part 5 runs; built into a temporary
+	// directory when unset.
+	envBin = "XDP_UDP_PORTS_BIN"
+	// envChildOut is where the child in the receiver namespace writes
+	// its results for the parent.
+	envChildOut = "XDP_UDP_PORTS_BENCH_CHILD_OUT"
+)
+
+// TestSmoke runs every benchmark with tiny counts under `go test`: it
+// asserts that each runs and that every count is exact, never a speed.
+func TestSmoke(t *testing.T) {
+	tb := runAll(t, Smoke)
+	if tb != nil && testing.Verbose() {
+		tb.Markdown(os.Stdout)
+	}
+}
+
+// TestTable is the driver of `make bench`: it runs every benchmark at full
+// size, prints one table and writes it to BENCHMARKS.md.
+func TestTable(t *testing.T) {
+	if os.Getenv(envTable) == "" {
+		t.Skip("the benchmark table runs with `make bench` (" + envTable + "=1)")
+	}
+	start := time.Now()
+	tb := runAll(t, Full)
+	if tb == nil {
+		return // the child in the receiver namespace
+	}
+	tb.Note("Whole run: %s.", time.Since(start).Round(time.Second))
+	var out strings.Builder
+	if err := tb.Markdown(&out); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Print("\n" + out.String())
+	if failed := tb.Failed(); len(failed) > 0 {
+		fmt.Printf("\n%d goal(s) not met.\n", len(failed))
+	}
+	if path := os.Getenv(envOut); path != "" {
+		if err := os.WriteFile(path, []byte(document(out.String(), start)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		fmt.Printf("wrote %s\n", path)
+	}
+}
+
+func document(table string, date time.Time) string {
+	cmd := os.Getenv(envCommand)
+	if cmd == "" {
+		cmd = "make bench"
+	}
+	return fmt.Sprintf(`# Benchmarks
+
+Every figure is next to a baseline measured in the same run, on a shared
+and noisy machine; see bench/ for how each is taken.
+
+- Command: `+"`%s`"+` (as root)
+- Machine: %s
+- Date: %s
+
+%s`, cmd, Machine(), date.UTC().Format("2006-01-02 15:04 MST"), table)
+}
+
+// pluginResult is what the child in the receiver namespace measured.
+type pluginResult struct {
+	Gather    []GatherCase
+	StartStop []StartStopCase
+}
+
+// runAll runs every part as a subtest and returns the table; nil in the
+// child that RunInReceiver starts (it runs only the plugin parts and
+// hands them to the parent through a file).
+func runAll(t *testing.T, par Params) *Table {
+	testnet.Require(t)
+	l, err := bpf.NewLoader()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		tb    Table
+		pr    *PacketResult
+		rr    *ReadResult
+		plug  pluginResult
+		times []string
+	)
+	run := func(name string, f func(t *testing.T)) {
+		start := time.Now()
+		t.Run(name, f)
+		times = append(times, fmt.Sprintf("%s %s", name, time.Since(start).Round(100*time.Millisecond)))
+	}
+	if !testnet.IsChild() {
+		run("packet", func(t *testing.T) { pr = runPacket(t, l, par) })
+		run("flood", func(t *testing.T) { tb.Add(runFlood(t, l, par)...) })
+		run("read", func(t *testing.T) {
+			var err error
+			if rr, err = RunRead(l, par.ReadCases, par.ReadReps); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	run("plugin", func(t *testing.T) { plug = runPlugin(t, par) })
+	if testnet.IsChild() {
+		return nil
+	}
+	var bin []BinaryMemory
+	var km []KernelMemory
+	defer func() { tb.Note("Time per part: %s.", strings.Join(times, ", ")) }()
+	run("memory", func(t *testing.T) {
+		var err error
+		if bin, err = RunBinaryMemory(t, binary(t), par.MemorySizes); err != nil {
+			t.Error(err)
+		}
+		if km, err = RunKernelMemory(l); err != nil {
+			t.Error(err)
+		}
+	})
+
+	var packetRows []Row
+	if pr != nil {
+		packetRows = pr.TableRows()
+	}
+	tb.Rows = append(packetRows, tb.Rows...) // part 1 first
+	if rr != nil {
+		tb.Add(rr.TableRows()...)
+		tb.Add(GatherRows(plug.Gather, rr.Naive)...)
+	}
+	tb.Add(StartStopRows(plug.StartStop)...)
+	tb.Add(BinaryStartRows(bin)...)
+	tb.Add(MemoryRows(bin, km, pr)...)
+	notes(&tb, par, pr)
+	return &tb
+}
+
+func runPacket(t *testing.T, l *bpf.Loader, par Params) *PacketResult {
+	pb, err := NewPacketBench(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pb.Close()
+	skip := func(row frames.Case, col Column) bool {
+		if col.Name != "seed +printk" || par.PrintkFrames == nil {
+			return false
+		}
+		for _, f := range par.PrintkFrames {
+			if f == row.Name {
+				return false
+			}
+		}
+		return true
+	}
+	pr, err := pb.Run(par.Repeat, par.Rounds, skip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs := map[string]uint64{}
+	for _, row := range pb.Rows {
+		runs[row.Name] = uint64(par.Repeat) * uint64(par.Rounds)
+	}
+	if err := pb.CheckCounts(runs); err != nil {
+		t.Errorf("counts after %d × %d test runs per frame: %v", par.Rounds, par.Repeat, err)
+	}
+	return pr
+}
+
+func runFlood(t *testing.T, l *bpf.Loader, par Params) []Row {
+	base, err := LoadBaselines()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer base.Close()
+	fr, err := RunFlood(t, l, base, par.FloodSegment, par.FloodRounds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tot := range fr.Totals {
+		if !tot.Config.Ours {
+			continue
+		}
+		if tot.CountErr != nil || tot.Counted != tot.Sent {
+			t.Errorf("%s: counted %d of %d frames sent: %v", tot.Config.Name, tot.Counted, tot.Sent, tot.CountErr)
+		}
+		if tot.Sent == 0 {
+			t.Errorf("%s: nothing sent", tot.Config.Name)
+		}
+	}
+	return fr.TableRows()
+}
+
+// runPlugin runs the plugin parts in a child inside the receiver
+// namespace (every goroutine of the plugin must be there) and returns its
+// results in the parent.
+func runPlugin(t *testing.T, par Params) pluginResult {
+	p := testnet.NewPair(t, testnet.Options{})
+	var res pluginResult
+	if !testnet.IsChild() {
+		t.Setenv(envChildOut, filepath.Join(t.TempDir(), "plugin.json"))
+	}
+	if !p.RunInReceiver(t) {
+		b, err := os.ReadFile(os.Getenv(envChildOut))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(b, &res); err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	var err error
+	// Start/Stop first: the first Start of the process is a cold one, as
+	// the execd binary's is.
+	if res.StartStop, err = RunStartStop(t, p, par.StartStopSizes, par.StartStopReps); err != nil {
+		t.Fatal(err)
+	}
+	if res.Gather, err = RunGather(t, p, par.GatherCases, par.GatherReps); err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(os.Getenv(envChildOut), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+var (
+	buildOnce sync.Once
+	builtBin  string
+	buildErr  error
+)
+
+// binary is the execd binary: $XDP_UDP_PORTS_BIN, or built once.
+func binary(t *testing.T) string {
+	if b := os.Getenv(envBin); b != "" {
+		return b
+	}
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "xdp_udp_ports-bench")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		builtBin = filepath.Join(dir, "xdp_udp_ports")
+		// The flags of `make build`, so that its build cache serves.
+		cmd := exec.Command("go", "build", "-trimpath", "-o", builtBin, "github.com/xdp-udp-ports/xdp_udp_ports/cmd/xdp_udp_ports")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("building the binary: %w\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	t.Cleanup(func() { os.RemoveAll(filepath.Dir(builtBin)) })
+	return builtBin
+}
+
+// notes explains under the table how the figures were taken.
+func notes(tb *Table, par Params, pr *PacketResult) {
+	if pr != nil {
+		tb.Note("Part 1: BPF_PROG_TEST_RUN, repeat %d, min (and median) of %d rounds, every cell of a round run in turn. "+
+			"ns/packet is the calling thread's CPU time over the syscall, less its fixed cost measured with repeat 1, "+
+			"divided by repeat: the kernel's own figure is whole ns, truncated. "+
+			"The floor (bare XDP_PASS) is mostly the test run's own loop.", par.Repeat, par.Rounds)
+		tb.Note("Part 1: the 9000 B frame is multi-buffer: ours runs its xdp.frags variant against a bare xdp.frags program; "+
+			"the seed has no frags variant and sees the first buffer only. The seed counts any IPv4/UDP (IHL×4 offset, no fragment check); "+
+			"its +printk column runs on %s only (one 10M-run measurement takes ~3.5 s).", strings.Join(par.PrintkFrames, ", "))
+	}
+	tb.Note("Part 2: AF_PACKET sendmmsg of 64 B IPv4/UDP frames to %d ports from the sender namespace, pfifo qdisc on the sender's veth; "+
+		"%d rounds of %s per configuration, configurations interleaved. kpps/CPU-s = frames / (CPU time of the sending thread + ksoftirqd): "+
+		"on a veth the sending thread also runs the receiver's NAPI/backlog, XDP and stack in softirq, so this is throughput per CPU whatever "+
+		"else the host runs; wall kpps depends on how much CPU the host lets us have. The goal is judged on kpps/CPU-s.",
+		len(FloodPorts), par.FloodRounds, par.FloodSegment)
+	tb.Note("Part 3: Snapshot walks the mmap of the counter array (no syscalls), default dense layout, destination ports; " +
+		"active ports are real counts (one test run per port). The naive read is one BatchLookup of a dense 65,536-entry per-CPU array.")
+	tb.Note("Parts 3 (Gather) and 4 run the plugin in a child process inside the receiver namespace on veths made there; " +
+		"Start must leave every interface attached and Stop every one detached. Part 5 runs the execd binary (-poll_interval 1h) " +
+		"and reads /proc/PID/status once it has attached everywhere; a counter array mmapped by the plugin is file-backed (RssFile).")
+}
+
+// BenchmarkPacket is part 1 for benchstat: ns/op is ns per packet.
+func BenchmarkPacket(b *testing.B) {
+	testnet.Require(b)
+	l, err := bpf.NewLoader()
+	if err != nil {
+		b.Fatal(err)
+	}
+	pb, err := NewPacketBench(l)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pb.Close()
+	for _, row := range pb.Rows {
+		for _, col := range pb.Cols {
+			prog := col.prog(row.Multi)
+			if prog == nil {
+				continue
+			}
+			b.Run(row.Name+"/"+strings.ReplaceAll(col.Name, " ", "_"), func(b *testing.B) {
+				per, _, err := pb.Cost(prog, row.Frame, b.N)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.ReportMetric(per, "ns/op")
+			})
+		}
+	}
+}
+
+// BenchmarkSnapshot is part 3 for benchstat.
+func BenchmarkSnapshot(b *testing.B) {
+	testnet.Require(b)
+	l, err := bpf.NewLoader()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, rc := range ReadCases {
+		b.Run(strings.ReplaceAll(rc.String(), " ", "_"), func(b *testing.B) {
+			s, _, err := snapshotCost(l, rc, b.N)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var sum float64
+			for _, v := range s {
+				sum += v
+			}
+			b.ReportMetric(sum/float64(len(s)), "ns/op")
+		})
+	}
+	b.Run("naive_BatchLookup", func(b *testing.B) {
+		s, err := naiveRead(l.CPUs(), b.N)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var sum float64
+		for _, v := range s {
+			sum += v
+		}
+		b.ReportMetric(sum/float64(len(s)), "ns/op")
+	})
+}

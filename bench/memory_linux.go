@@ -1,0 +1,217 @@
+//go:build linux
+
+package bench
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/xdp-udp-ports/xdp_udp_ports/bpf"
+	"github.com/xdp-udp-ports/xdp_udp_ports/internal/testnet"
+)
+
+// ProcMemory is what /proc/PID/status says of a process's resident memory.
+type ProcMemory struct {
+	RssAnon, RssFile uint64 // bytes
+}
+
+func procMemory(pid int) (ProcMemory, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return ProcMemory{}, err
+	}
+	defer f.Close()
+	var m ProcMemory
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		key, val, ok := strings.Cut(sc.Text(), ":")
+		if !ok {
+			continue
+		}
+		var dst *uint64
+		switch key {
+		case "RssAnon":
+			dst = &m.RssAnon
+		case "RssFile":
+			dst = &m.RssFile
+		default:
+			continue
+		}
+		kb, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(val), " kB"), 10, 64)
+		if err != nil {
+			return m, fmt.Errorf("parsing %s in /proc/%d/status: %w", key, pid, err)
+		}
+		*dst = kb << 10
+	}
+	return m, sc.Err()
+}
+
+// BinaryMemory is the execd binary's resident memory after Start on N
+// interfaces (N = 0: started, waiting for an interface that does not
+// exist - the baseline).
+type BinaryMemory struct {
+	N   int
+	Mem ProcMemory
+	// Attached is the time from exec to every interface attached, as
+	// often as the attachments can be checked (information).
+	Attached time.Duration
+}
+
+// RunBinaryMemory starts the execd binary bin in a fresh namespace on 0
+// and on each size of veth set, waits until it has attached to every
+// interface, reads its RssAnon, then closes its stdin (a clean stop) and
+// checks it detached everything.
+func RunBinaryMemory(t testing.TB, bin string, sizes []int) ([]BinaryMemory, error) {
+	p := testnet.NewPair(t, testnet.Options{})
+	most := 0
+	for _, n := range sizes {
+		most = max(most, n)
+	}
+	ifaces := p.AddVeths(t, "xms", "xmr", most)
+	var out []BinaryMemory
+	for _, n := range append([]int{0}, sizes...) {
+		m, attached, err := binaryMemory(t, bin, p.Receiver, ifaces[:n])
+		if err != nil {
+			return nil, fmt.Errorf("binary on %d interfaces: %w", n, err)
+		}
+		out = append(out, BinaryMemory{N: n, Mem: m, Attached: attached})
+	}
+	return out, nil
+}
+
+func binaryMemory(t testing.TB, bin, ns string, ifaces []string) (ProcMemory, time.Duration, error) {
+	conf := "[[inputs.xdp_udp_ports]]\n"
+	if len(ifaces) == 0 {
+		conf += "  interfaces = [\"xmabsent\"]\n  missing_interfaces = \"wait\"\n"
+	} else {
+		conf += "  interfaces = [\"" + strings.Join(ifaces, `", "`) + "\"]\n"
+	}
+	path := filepath.Join(t.TempDir(), "xdp_udp_ports.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		return ProcMemory{}, 0, err
+	}
+	cmd := testnet.Command(ns, bin, "-config", path, "-poll_interval", "1h")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return ProcMemory{}, 0, err
+	}
+	var stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = io.Discard, &stderr
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return ProcMemory{}, 0, err
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	stop := func() error {
+		stdin.Close()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(10 * time.Second):
+			cmd.Process.Signal(syscall.SIGKILL)
+			<-done
+			return errors.New("did not stop within 10 s of its stdin closing")
+		}
+	}
+	m, attached, err := waitStarted(cmd, done, ns, ifaces, start)
+	if err != nil {
+		stop()
+		return m, 0, fmt.Errorf("%w; stderr:\n%s", err, stderr.String())
+	}
+	if err := stop(); err != nil {
+		return m, 0, fmt.Errorf("stopping: %w; stderr:\n%s", err, stderr.String())
+	}
+	return m, attached, checkAttached(ns, ifaces, false)
+}
+
+// waitStarted waits until the binary has attached to every interface
+// (with none, a fixed half second), lets it settle for 200 ms and reads its
+// memory. ip netns exec execs the binary, so it keeps the command's pid.
+func waitStarted(cmd *exec.Cmd, done chan error, ns string, ifaces []string, start time.Time) (ProcMemory, time.Duration, error) {
+	deadline := start.Add(30 * time.Second)
+	if len(ifaces) == 0 {
+		deadline = start.Add(500 * time.Millisecond)
+	}
+	var attached time.Duration
+	for {
+		select {
+		case err := <-done:
+			done <- err
+			return ProcMemory{}, 0, fmt.Errorf("exited early: %v", err)
+		case <-time.After(2 * time.Millisecond):
+		}
+		if len(ifaces) == 0 {
+			if time.Now().After(deadline) {
+				break
+			}
+			continue
+		}
+		// The last interface is attached last: check it alone until it is.
+		if checkAttached(ns, ifaces[len(ifaces)-1:], true) == nil && checkAttached(ns, ifaces, true) == nil {
+			attached = time.Since(start)
+			break
+		}
+		if time.Now().After(deadline) {
+			return ProcMemory{}, 0, fmt.Errorf("not attached to all %d interfaces after 30 s", len(ifaces))
+		}
+	}
+	time.Sleep(200 * time.Millisecond)
+	m, err := procMemory(cmd.Process.Pid)
+	return m, attached, err
+}
+
+// KernelMemory is the kernel memory of one interface's maps.
+type KernelMemory struct {
+	Name     string
+	Cfg      bpf.Config
+	Measured uint64 // memlock of every map the program uses, this host
+	Layout   bpf.Layout
+}
+
+// PerCPU is the counter table's bytes per CPU.
+func (k KernelMemory) PerCPU() uint64 { return uint64(k.Layout.SlotsPerCPU) * 16 }
+
+// At is the layout's estimate of the kernel memory with cpus CPUs.
+func (k KernelMemory) At(cpus int) uint64 {
+	l, err := bpf.NewLayout(k.Cfg, cpus)
+	if err != nil {
+		return 0
+	}
+	return l.KernelMemory()
+}
+
+// RunKernelMemory loads one interface's program and maps for the dense
+// default and for a 1,000-port allow-list and reads their memlock.
+func RunKernelMemory(l *bpf.Loader) ([]KernelMemory, error) {
+	cases := []KernelMemory{
+		{Name: "dense (default)", Cfg: bpf.Config{}},
+		{Name: fmt.Sprintf("ports allow-list (%d)", AllowListSize), Cfg: bpf.Config{Ports: AllowList()}},
+	}
+	for i := range cases {
+		c, err := l.Load(cases[i].Cfg)
+		if err != nil {
+			return nil, err
+		}
+		prog, err := c.Program(bpf.Plain)
+		if err == nil {
+			cases[i].Measured, err = mapMemory(prog)
+		}
+		cases[i].Layout = c.Layout()
+		c.Close()
+		if err != nil {
+			return nil, err
+		}
+	}
+	return cases, nil
+}

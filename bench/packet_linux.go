@@ -1,0 +1,387 @@
+//go:build linux
+
+package bench
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"slices"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+
+	"github.com/xdp-udp-ports/xdp_udp_ports/bpf"
+	"github.com/xdp-udp-ports/xdp_udp_ports/internal/frames"
+)
+
+// PacketFrames are the frames of part 1, by catalogue name.
+var PacketFrames = []string{
+	"ipv4-udp-64",
+	"ipv4-udp-1500",
+	"ipv6-hop-dest-udp",
+	"vlan-qinq",
+	"ipv4-frag-nonfirst",
+	"tcp-64",
+	"ipv4-udp-jumbo-9000",
+}
+
+// AllowListSize is how many ports the "ports" column lists.
+const AllowListSize = 1000
+
+// AllowList is the ports allow-list of the benchmarks: AllowListSize
+// ports, 1…999 and 4789, so every UDP frame of the catalogue lands on a
+// listed port (53, 123, 4789) and its source port (40000) on "other".
+func AllowList() []uint16 {
+	ports := make([]uint16, 0, AllowListSize)
+	for p := uint16(1); len(ports) < AllowListSize-1; p++ {
+		ports = append(ports, p)
+	}
+	return append(ports, frames.PortVXLAN)
+}
+
+// Column is one program of part 1.
+type Column struct {
+	Name string
+	// Ours is set for our program's columns: the counters it counts into.
+	Ours *bpf.Counters
+	cfg  bpf.Config
+	// prog is the program that runs a frame; multi selects the xdp.frags
+	// variant (nil when there is none).
+	prog func(multi bool) *ebpf.Program
+}
+
+// PacketBench runs frames through programs with BPF_PROG_TEST_RUN.
+type PacketBench struct {
+	Base     *Baselines
+	Cols     []Column // bare first
+	Rows     []frames.Case
+	Overhead time.Duration // fixed CPU cost of one test-run syscall, subtracted
+	frags    bool
+}
+
+// NewPacketBench loads the baselines and our program in three
+// configurations and measures the fixed cost of a test run.
+func NewPacketBench(l *bpf.Loader) (*PacketBench, error) {
+	base, err := LoadBaselines()
+	if err != nil {
+		return nil, err
+	}
+	pb := &PacketBench{Base: base, frags: l.FragsSupported()}
+	pb.Cols = append(pb.Cols, Column{Name: "bare XDP_PASS", prog: func(multi bool) *ebpf.Program {
+		if multi {
+			return base.BareFrags
+		}
+		return base.Bare
+	}})
+	ours := []struct {
+		name string
+		cfg  bpf.Config
+	}{
+		{"ours", bpf.Config{}},
+		{"ours +source", bpf.Config{CountSource: true}},
+		{fmt.Sprintf("ours ports (%d)", AllowListSize), bpf.Config{Ports: AllowList()}},
+	}
+	for _, o := range ours {
+		c, err := l.Load(o.cfg)
+		if err != nil {
+			pb.Close()
+			return nil, fmt.Errorf("loading our program (%s): %w", o.name, err)
+		}
+		pb.Cols = append(pb.Cols, Column{Name: o.name, Ours: c, cfg: o.cfg, prog: oursProgram(c, pb.frags)})
+	}
+	pb.Cols = append(pb.Cols,
+		Column{Name: "seed", prog: func(bool) *ebpf.Program { return base.Seed }},
+		Column{Name: "seed +printk", prog: func(bool) *ebpf.Program { return base.SeedPrint }},
+	)
+	for _, name := range PacketFrames {
+		c, ok := frames.Lookup(name)
+		if !ok {
+			pb.Close()
+			return nil, fmt.Errorf("frame %q is not in the catalogue", name)
+		}
+		if c.Multi && !pb.frags {
+			continue // the kernel cannot test-run multi-buffer frames
+		}
+		pb.Rows = append(pb.Rows, c)
+	}
+	if err := pb.calibrate(); err != nil {
+		pb.Close()
+		return nil, err
+	}
+	return pb, nil
+}
+
+func oursProgram(c *bpf.Counters, frags bool) func(bool) *ebpf.Program {
+	return func(multi bool) *ebpf.Program {
+		v := bpf.Plain
+		if multi {
+			if !frags {
+				return nil
+			}
+			v = bpf.Frags
+		}
+		p, err := c.Program(v)
+		if err != nil {
+			return nil
+		}
+		return p
+	}
+}
+
+// Close releases every program and map.
+func (pb *PacketBench) Close() error {
+	errs := []error{pb.Base.Close()}
+	for _, c := range pb.Cols {
+		if c.Ours != nil {
+			errs = append(errs, c.Ours.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func threadCPU() time.Duration {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts); err != nil {
+		panic(fmt.Sprintf("clock_gettime(CLOCK_THREAD_CPUTIME_ID): %v", err))
+	}
+	return time.Duration(ts.Nano())
+}
+
+// calibrate measures the fixed CPU cost of one test-run syscall (setup,
+// copying the frame, switching the XDP dispatcher): the least of five
+// single runs of the bare program.
+func (pb *PacketBench) calibrate() error {
+	f := frames.IPv4UDP(64, frames.PortEphemeral, frames.PortDNS)
+	best := time.Duration(1 << 62)
+	for range 5 {
+		d, _, err := pb.cpuTime(pb.Base.Bare, f, 1)
+		if err != nil {
+			return err
+		}
+		best = min(best, d)
+	}
+	pb.Overhead = best
+	return nil
+}
+
+// cpuTime runs prog repeat times on frame in one BPF_PROG_TEST_RUN and
+// returns the CPU time this thread spent in it and the kernel's own
+// (integer, truncated) ns per run.
+func (pb *PacketBench) cpuTime(prog *ebpf.Program, frame []byte, repeat int) (time.Duration, time.Duration, error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	start := threadCPU()
+	ret, per, err := prog.Benchmark(frame, repeat, func() { start = threadCPU() })
+	used := threadCPU() - start
+	if err != nil {
+		return 0, 0, err
+	}
+	if ret != xdpPass {
+		return 0, 0, fmt.Errorf("program returned %d, want XDP_PASS", ret)
+	}
+	return used, per, nil
+}
+
+// Cost runs prog repeat times on frame and returns ns per packet: the
+// thread's CPU time for the whole syscall less the fixed overhead, divided
+// by repeat. Unlike the kernel's figure it is not truncated to whole ns,
+// and unlike wall time it leaves out other tasks that ran meanwhile.
+func (pb *PacketBench) Cost(prog *ebpf.Program, frame []byte, repeat int) (perPacket float64, kernel time.Duration, err error) {
+	used, kernel, err := pb.cpuTime(prog, frame, repeat)
+	if err != nil {
+		return 0, 0, err
+	}
+	return float64(used-pb.Overhead) / float64(repeat), kernel, nil
+}
+
+// PacketResult is part 1: Cost[row][col] and the kernel's figures.
+type PacketResult struct {
+	Repeat, Rounds int
+	Rows           []frames.Case
+	Cols           []string
+	Cost           [][]Sample // ns per packet, one per round
+	Kernel         [][]Sample // the kernel's ns per run, one per round
+}
+
+// Run measures every (frame, program) cell rounds times with repeat runs
+// each, interleaved (round by round) so that a noisy spell hits every cell
+// alike. cols limits which columns run on which row (nil: all).
+func (pb *PacketBench) Run(repeat, rounds int, skip func(row frames.Case, col Column) bool) (*PacketResult, error) {
+	r := &PacketResult{Repeat: repeat, Rounds: rounds, Rows: pb.Rows}
+	for _, c := range pb.Cols {
+		r.Cols = append(r.Cols, c.Name)
+	}
+	r.Cost = make([][]Sample, len(pb.Rows))
+	r.Kernel = make([][]Sample, len(pb.Rows))
+	for i := range pb.Rows {
+		r.Cost[i] = make([]Sample, len(pb.Cols))
+		r.Kernel[i] = make([]Sample, len(pb.Cols))
+	}
+	for range rounds {
+		for i, row := range pb.Rows {
+			for j, col := range pb.Cols {
+				if skip != nil && skip(row, col) {
+					continue
+				}
+				prog := col.prog(row.Multi)
+				if prog == nil {
+					continue
+				}
+				per, kernel, err := pb.Cost(prog, row.Frame, repeat)
+				if err != nil {
+					return nil, fmt.Errorf("%s on %s: %w", col.Name, row.Name, err)
+				}
+				r.Cost[i][j] = append(r.Cost[i][j], per)
+				r.Kernel[i][j] = append(r.Kernel[i][j], float64(kernel))
+			}
+		}
+	}
+	return r, nil
+}
+
+// CheckCounts compares what each of our columns counted with what the
+// README's rules give for every frame, run runs times each: exact packets
+// and bytes per port, per class and in total.
+func (pb *PacketBench) CheckCounts(runs map[string]uint64) error {
+	var errs []error
+	for _, col := range pb.Cols {
+		if col.Ours == nil {
+			continue
+		}
+		var got bpf.Snapshot
+		col.Ours.Snapshot(&got)
+		want := expect(col.cfg, pb.Rows, runs)
+		if err := compare(got, want); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", col.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// expect is the snapshot cfg's counters must show after each row's frame
+// ran runs[row.Name] times.
+func expect(cfg bpf.Config, rows []frames.Case, runs map[string]uint64) bpf.Snapshot {
+	var s bpf.Snapshot
+	dst, src := map[uint16]bpf.Counter{}, map[uint16]bpf.Counter{}
+	listed := func(p uint16) bool { return len(cfg.Ports) == 0 || slices.Contains(cfg.Ports, p) }
+	add := func(m map[uint16]bpf.Counter, other *bpf.Counter, port uint16, c bpf.Counter) {
+		if !listed(port) {
+			other.Packets += c.Packets
+			other.Bytes += c.Bytes
+			return
+		}
+		v := m[port]
+		v.Packets += c.Packets
+		v.Bytes += c.Bytes
+		m[port] = v
+	}
+	for _, row := range rows {
+		n := runs[row.Name]
+		if n == 0 {
+			continue
+		}
+		c := bpf.Counter{Packets: n, Bytes: n * uint64(len(row.Frame))}
+		s.Summary.Packets += c.Packets
+		s.Summary.Bytes += c.Bytes
+		switch row.Class {
+		case bpf.ClassUDP:
+			s.Summary.UDPPackets += c.Packets
+			s.Summary.UDPBytes += c.Bytes
+			add(dst, &s.DestinationOther, row.Dst, c)
+			if cfg.CountSource {
+				add(src, &s.SourceOther, row.Src, c)
+			}
+		case bpf.ClassFragment:
+			s.Summary.UDPFragments += c.Packets
+		case bpf.ClassOther:
+			s.Summary.OtherPackets += c.Packets
+		case bpf.ClassMalformed:
+			s.Summary.MalformedPackets += c.Packets
+		}
+	}
+	for p, c := range dst {
+		s.Destination = append(s.Destination, bpf.PortCount{Port: p, Counter: c})
+	}
+	for p, c := range src {
+		s.Source = append(s.Source, bpf.PortCount{Port: p, Counter: c})
+	}
+	return s
+}
+
+func compare(got, want bpf.Snapshot) error {
+	var errs []error
+	if got.Summary != want.Summary {
+		errs = append(errs, fmt.Errorf("summary %+v, want %+v", got.Summary, want.Summary))
+	}
+	if got.DestinationOther != want.DestinationOther || got.SourceOther != want.SourceOther {
+		errs = append(errs, fmt.Errorf("other ports: destination %+v source %+v, want %+v %+v",
+			got.DestinationOther, got.SourceOther, want.DestinationOther, want.SourceOther))
+	}
+	for _, role := range []struct {
+		name      string
+		got, want []bpf.PortCount
+	}{{"destination", got.Destination, want.Destination}, {"source", got.Source, want.Source}} {
+		byPort := func(s []bpf.PortCount) map[uint16]bpf.Counter {
+			m := map[uint16]bpf.Counter{}
+			for _, pc := range s {
+				m[pc.Port] = pc.Counter
+			}
+			return m
+		}
+		g, w := byPort(role.got), byPort(role.want)
+		if len(g) != len(w) {
+			errs = append(errs, fmt.Errorf("%s ports %+v, want %+v", role.name, role.got, role.want))
+			continue
+		}
+		for p, c := range w {
+			if g[p] != c {
+				errs = append(errs, fmt.Errorf("%s port %d: %+v, want %+v", role.name, p, g[p], c))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Goals of part 1: ours / bare at most this, by frame.
+var packetGoals = map[string]float64{
+	"ipv4-udp-64":       1.20,
+	"ipv6-hop-dest-udp": 1.30,
+	"vlan-qinq":         1.30,
+}
+
+// TableRows turns part 1 into table rows: every column of every frame
+// against the bare program on the same frame.
+func (r *PacketResult) TableRows() []Row {
+	var rows []Row
+	for i, f := range r.Rows {
+		bare := r.Cost[i][0]
+		if len(bare) == 0 {
+			continue
+		}
+		for j := 1; j < len(r.Cols); j++ {
+			s := r.Cost[i][j]
+			if len(s) == 0 {
+				continue
+			}
+			row := Row{
+				Part:     "1 per packet",
+				Case:     fmt.Sprintf("%s (%d B): %s", f.Name, len(f.Frame), r.Cols[j]),
+				Value:    perPacket(s),
+				Baseline: perPacket(bare),
+				Ratio:    ratio(s.Min(), bare.Min()),
+			}
+			if g, ok := packetGoals[f.Name]; ok && r.Cols[j] == "ours" {
+				row.Goal = fmt.Sprintf("≤ %.2f×", g)
+				row.Met = verdict(s.Min() <= g*bare.Min())
+			}
+			rows = append(rows, row)
+		}
+	}
+	return rows
+}
+
+func perPacket(s Sample) string {
+	return fmt.Sprintf("%.1f ns (med %.1f)", s.Min(), s.Median())
+}

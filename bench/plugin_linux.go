@@ -1,0 +1,333 @@
+//go:build linux
+
+package bench
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/influxdata/telegraf/testutil"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/xdp-udp-ports/xdp_udp_ports/internal/frames"
+	"github.com/xdp-udp-ports/xdp_udp_ports/internal/testnet"
+	plugin "github.com/xdp-udp-ports/xdp_udp_ports/plugins/inputs/xdp_udp_ports"
+)
+
+// newPlugin returns an initialised plugin on interfaces, every other
+// option at its default.
+func newPlugin(interfaces []string) (*plugin.XDPUDPPorts, error) {
+	p := plugin.New()
+	p.Interfaces = interfaces
+	p.Log = testutil.Logger{Name: "inputs.xdp_udp_ports", Quiet: true}
+	if err := p.Init(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// checkAttached fails unless every interface in ns has an XDP program
+// (want) or none has (!want).
+func checkAttached(ns string, ifaces []string, want bool) error {
+	for _, name := range ifaces {
+		id, err := testnet.XDPProgID(ns, name)
+		if err != nil {
+			return err
+		}
+		if (id != 0) != want {
+			return fmt.Errorf("%s: XDP program id %d, want attached = %v", name, id, want)
+		}
+	}
+	return nil
+}
+
+// sendFrames sends frames out of dev (in this process's namespace) with
+// an AF_PACKET socket, in bursts the receiving veth's ring absorbs.
+func sendFrames(dev string, fs [][]byte) error {
+	l, err := netlink.LinkByName(dev)
+	if err != nil {
+		return err
+	}
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("AF_PACKET socket: %w", err)
+	}
+	defer unix.Close(fd)
+	addr := &unix.SockaddrLinklayer{Ifindex: l.Attrs().Index, Halen: 6}
+	for i, f := range fs {
+		if err := unix.Sendto(fd, f, 0, addr); err != nil {
+			return fmt.Errorf("sending frame %d out of %s: %w", i, dev, err)
+		}
+		if (i+1)%64 == 0 {
+			time.Sleep(100 * time.Microsecond)
+		}
+	}
+	return nil
+}
+
+// GatherCase is the cost of one whole Gather (Snapshot of every interface
+// and one metric per active port into Telegraf's testutil.Accumulator).
+type GatherCase struct {
+	Case    ReadCase
+	Gather  Sample // ns
+	Metrics int    // port metrics per Gather
+}
+
+// RunGather runs the plugin on new veths of pair p (this process must be
+// in the receiver namespace: see testnet.RunInReceiver) with each case's
+// active ports and times Gather. Each port gets exactly one 64-byte frame;
+// the metrics must say so.
+func RunGather(t testing.TB, p *testnet.Pair, cases []ReadCase, reps int) ([]GatherCase, error) {
+	most := 0
+	for _, c := range cases {
+		most = max(most, c.Ifaces)
+	}
+	ifaces := p.AddVeths(t, "xgs", "xgr", most)
+	senders := make([]string, most)
+	for i := range senders {
+		senders[i] = fmt.Sprintf("xgs%d", i)
+	}
+	var out []GatherCase
+	for _, rc := range cases {
+		g, err := gatherCase(p, ifaces[:rc.Ifaces], senders, rc, reps)
+		if err != nil {
+			return nil, fmt.Errorf("gather, %s: %w", rc, err)
+		}
+		out = append(out, g)
+	}
+	return out, nil
+}
+
+func gatherCase(pair *testnet.Pair, ifaces, senders []string, rc ReadCase, reps int) (GatherCase, error) {
+	g := GatherCase{Case: rc}
+	p, err := newPlugin(ifaces)
+	if err != nil {
+		return g, err
+	}
+	if err := p.Start(&testutil.Accumulator{}); err != nil {
+		return g, err
+	}
+	defer p.Stop()
+	if err := checkAttached(pair.Receiver, ifaces, true); err != nil {
+		return g, err
+	}
+	ports := activePorts(rc.Active)
+	fs := make([][]byte, len(ports))
+	for i, port := range ports {
+		fs[i] = frames.IPv4UDP(64, frames.PortEphemeral, port)
+	}
+	for i := range ifaces {
+		if err := pair.InSender(func() error { return sendFrames(senders[i], fs) }); err != nil {
+			return g, err
+		}
+	}
+	acc, err := gatherSettled(p)
+	if err != nil {
+		return g, err
+	}
+	if err := checkGather(acc, ifaces, ports); err != nil {
+		return g, err
+	}
+	for range reps {
+		acc := &testutil.Accumulator{}
+		start := time.Now()
+		err := p.Gather(acc)
+		d := time.Since(start)
+		if err != nil {
+			return g, err
+		}
+		g.Gather = append(g.Gather, nanos(d))
+		g.Metrics = len(acc.Metrics) - len(ifaces) // less one summary metric per interface
+	}
+	return g, nil
+}
+
+// gatherSettled gathers until the summary packet counts stop changing.
+func gatherSettled(p *plugin.XDPUDPPorts) (*testutil.Accumulator, error) {
+	prev := int64(-1)
+	for range 100 {
+		acc := &testutil.Accumulator{}
+		if err := p.Gather(acc); err != nil {
+			return nil, err
+		}
+		if err := acc.FirstError(); err != nil {
+			return nil, err
+		}
+		var total int64
+		for _, m := range acc.GetTelegrafMetrics() {
+			if m.Name() == "xdp_udp_ports_interface" {
+				v, _ := m.GetField("udp_packets")
+				total += v.(int64)
+			}
+		}
+		if total == prev {
+			return acc, nil
+		}
+		prev = total
+		time.Sleep(20 * time.Millisecond)
+	}
+	return nil, errors.New("counters did not settle")
+}
+
+// checkGather: every interface has exactly one packet of 64 bytes on each
+// of ports, and nothing else.
+func checkGather(acc *testutil.Accumulator, ifaces []string, ports []uint16) error {
+	want := map[string]bool{}
+	for _, p := range ports {
+		want[strconv.Itoa(int(p))] = true
+	}
+	seen := map[string]int{}
+	for _, m := range acc.GetTelegrafMetrics() {
+		if m.Name() != "xdp_udp_ports" {
+			continue
+		}
+		ifname, _ := m.GetTag("interface")
+		port, _ := m.GetTag("port")
+		pk, _ := m.GetField("packets")
+		by, _ := m.GetField("bytes")
+		if !want[port] || pk != int64(1) || by != int64(64) {
+			return fmt.Errorf("%s port %s: packets %v bytes %v, want one 64-byte frame on listed ports only", ifname, port, pk, by)
+		}
+		seen[ifname]++
+	}
+	for _, name := range ifaces {
+		if seen[name] != len(ports) {
+			return fmt.Errorf("%s: %d port metrics, want %d", name, seen[name], len(ports))
+		}
+	}
+	return nil
+}
+
+// StartStopCase is Start and Stop of the plugin on N interfaces, next to
+// the least any XDP tool does: load one XDP_PASS program, attach it to
+// the N interfaces, detach and free it.
+type StartStopCase struct {
+	N                             int
+	Start, Stop, BareUp, BareDown Sample // ns
+}
+
+// RunStartStop times the plugin's Start and Stop on each size of a set of
+// new veths of pair p (this process must be in the receiver namespace),
+// reps times, interleaved with the bare baseline. Every interface must be
+// attached after Start and detached after Stop.
+func RunStartStop(t testing.TB, p *testnet.Pair, sizes []int, reps int) ([]StartStopCase, error) {
+	ns := p.Receiver
+	all := p.AddVeths(t, "xss", "xsr", slices.Max(sizes))
+	out := make([]StartStopCase, len(sizes))
+	for range reps {
+		for i, n := range sizes {
+			out[i].N = n
+			ifaces := all[:n]
+			up, down, err := startStopPlugin(ns, ifaces)
+			if err != nil {
+				return nil, fmt.Errorf("%d interfaces: %w", n, err)
+			}
+			out[i].Start = append(out[i].Start, up)
+			out[i].Stop = append(out[i].Stop, down)
+			up, down, err = startStopBare(ns, ifaces)
+			if err != nil {
+				return nil, fmt.Errorf("bare, %d interfaces: %w", n, err)
+			}
+			out[i].BareUp = append(out[i].BareUp, up)
+			out[i].BareDown = append(out[i].BareDown, down)
+		}
+	}
+	return out, nil
+}
+
+func startStopPlugin(ns string, ifaces []string) (up, down float64, err error) {
+	p, err := newPlugin(ifaces)
+	if err != nil {
+		return 0, 0, err
+	}
+	acc := &testutil.Accumulator{}
+	start := time.Now()
+	err = p.Start(acc)
+	up = nanos(time.Since(start))
+	if err != nil {
+		return 0, 0, err
+	}
+	if err := errors.Join(acc.FirstError(), checkAttached(ns, ifaces, true)); err != nil {
+		p.Stop()
+		return 0, 0, err
+	}
+	start = time.Now()
+	p.Stop()
+	down = nanos(time.Since(start))
+	return up, down, checkAttached(ns, ifaces, false)
+}
+
+func startStopBare(ns string, ifaces []string) (up, down float64, err error) {
+	start := time.Now()
+	prog, err := bareProgram(0)
+	if err != nil {
+		return 0, 0, err
+	}
+	links := make([]link.Link, 0, len(ifaces))
+	closeAll := func() error {
+		var errs []error
+		for _, l := range links {
+			errs = append(errs, l.Close())
+		}
+		return errors.Join(append(errs, prog.Close())...)
+	}
+	for _, name := range ifaces {
+		l, err := netlink.LinkByName(name)
+		if err != nil {
+			closeAll()
+			return 0, 0, err
+		}
+		x, err := link.AttachXDP(link.XDPOptions{Program: prog, Interface: l.Attrs().Index, Flags: link.XDPDriverMode})
+		if err != nil {
+			closeAll()
+			return 0, 0, fmt.Errorf("attaching the bare program to %s: %w", name, err)
+		}
+		links = append(links, x)
+	}
+	up = nanos(time.Since(start))
+	start = time.Now()
+	err = closeAll()
+	down = nanos(time.Since(start))
+	if err != nil {
+		return 0, 0, err
+	}
+	return up, down, checkAttached(ns, ifaces, false)
+}
+
+// mapMemory sums the kernel memory (memlock, as map info and fdinfo
+// report it) of every map prog uses.
+func mapMemory(prog *ebpf.Program) (uint64, error) {
+	info, err := prog.Info()
+	if err != nil {
+		return 0, err
+	}
+	ids, ok := info.MapIDs()
+	if !ok {
+		return 0, errors.New("the kernel does not report the program's map ids")
+	}
+	var sum uint64
+	for _, id := range ids {
+		m, err := ebpf.NewMapFromID(id)
+		if err != nil {
+			return 0, err
+		}
+		mi, err := m.Info()
+		m.Close()
+		if err != nil {
+			return 0, err
+		}
+		mem, ok := mi.Memlock()
+		if !ok {
+			return 0, errors.New("the kernel does not report map memlock")
+		}
+		sum += mem
+	}
+	return sum, nil
+}
