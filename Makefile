@@ -6,7 +6,7 @@ ARCH_INCLUDE := /usr/include/$(shell uname -m)-linux-gnu
 export BPF2GO_CFLAGS := -O2 -mcpu=v3 -g -Wall -Werror -I$(ARCH_INCLUDE)
 FUZZTIME ?= 1m
 
-.PHONY: all generate deps-generate print-cflags build run test lint
+.PHONY: all generate deps-generate print-cflags build run test lint readme-lint
 
 all: build
 
@@ -29,13 +29,25 @@ build:
 run: build
 	$(BIN)/xdp_udp_ports -config sample.conf
 
-lint:
+GOLANGCI_LINT_VERSION := v2.15.0
+
+# go vet, Telegraf's README linter on the plugin README, and golangci-lint
+# (installed into bin/ from the Go module proxy on first use, ~3 min).
+lint: readme-lint
 	$(GO) vet ./...
+	@test -x $(BIN)/golangci-lint || GOBIN=$(BIN) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+	$(BIN)/golangci-lint run ./...
+
+# Telegraf's tools/readme_linter, built from the Telegraf module in the cache.
+readme-lint:
+	@test -x $(BIN)/readme_linter || (cd $$($(GO) mod download -json github.com/influxdata/telegraf | sed -n 's/^\t"Dir": "\(.*\)",$$/\1/p') && \
+		GOFLAGS=-mod=mod $(GO) build -o $(BIN)/readme_linter ./tools/readme_linter)
+	$(BIN)/readme_linter plugins/inputs/xdp_udp_ports/README.md
 
 # Timed tests run alone, after the rest: go test runs packages in parallel.
 TIMED_TESTS := ^TestHundredInterfaces$$
 
-test: deps-generate build
+test: deps-generate build readme-lint
 	$(GO) vet ./...
 	CGO_ENABLED=0 $(GO) test -count=1 -timeout 30m -skip '$(TIMED_TESTS)' ./...
 	$(GO) test -race -count=1 -timeout 10m -skip '$(TIMED_TESTS)' ./plugins/...

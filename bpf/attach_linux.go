@@ -15,7 +15,7 @@ type Attachment struct {
 	link    link.Link          // bpf_link, or
 	nl      *netlinkAttachment // netlink attachment
 	Mode    Mode               // the mode in use: native, generic or offload
-	Variant Variant // the program variant attached
+	Variant Variant            // the program variant attached
 	// NativeErr is why native mode failed when ModeAuto fell back to generic.
 	NativeErr error
 }

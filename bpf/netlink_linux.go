@@ -55,7 +55,7 @@ type netlinkAttachment struct {
 	ifindex int
 	prog    ebpf.ProgramID
 	program *ebpf.Program // owned by the Counters; nil when adopted
-	pinned  string // the program's pin, if pinned: then Close leaves it attached
+	pinned  string        // the program's pin, if pinned: then Close leaves it attached
 }
 
 func attachNetlink(prog *ebpf.Program, ifindex int, mode Mode) (*netlinkAttachment, error) {

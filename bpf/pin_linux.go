@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -37,11 +38,15 @@ var ErrPinMismatch = errors.New("pinned state does not match this program and co
 // fingerprint identifies the program (the embedded ELF) and the layout: a
 // pinned instance is adopted only if it is equal.
 func fingerprint(l Layout) []byte {
-	h := sha256.New()
-	h.Write(_XdpUdpPortsBytes)
-	binary.Write(h, binary.LittleEndian, []uint64{uint64(l.CPUs), uint64(l.PortSlots), uint64(l.SrcBase), uint64(l.SlotsPerCPU)})
-	binary.Write(h, binary.LittleEndian, l.Ports)
-	return h.Sum(nil)
+	buf := slices.Clone(_XdpUdpPortsBytes)
+	for _, v := range []int{l.CPUs, l.PortSlots, l.SrcBase, l.SlotsPerCPU} {
+		buf = binary.LittleEndian.AppendUint64(buf, uint64(v))
+	}
+	for _, port := range l.Ports {
+		buf = binary.LittleEndian.AppendUint16(buf, port)
+	}
+	sum := sha256.Sum256(buf)
+	return sum[:]
 }
 
 // Pin pins the instance's maps in dir (created with mode 0700) together

@@ -72,7 +72,7 @@ func startBinary(t *testing.T, ns, config string, args ...string) *proc {
 	}()
 	go func() { pr.done <- cmd.Wait() }()
 	t.Cleanup(func() {
-		cmd.Process.Kill()
+		_ = cmd.Process.Kill() // already gone, normally
 		t.Logf("stderr of %s:\n%s", filepath.Base(binPath), pr.stderr)
 	})
 	return pr
@@ -160,7 +160,9 @@ func TestBinaryStopsOnSignal(t *testing.T) {
 			p := testnet.NewPair(t, testnet.Options{})
 			pr := startBinary(t, p.Receiver, pluginConfig(t, p.ReceiverIf), "-poll_interval", "100ms")
 			pr.waitFor(t, 5*time.Second, func(m telegraf.Metric) bool { return m.Name() == "xdp_udp_ports_interface" })
-			pr.cmd.Process.Signal(sig)
+			if err := pr.cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
 			if code := pr.exit(t, 2*time.Second); code != 0 {
 				t.Fatalf("exit code %d after %v; stderr:\n%s", code, sig, pr.stderr)
 			}
@@ -178,7 +180,9 @@ func TestBinaryKilledLeavesNothing(t *testing.T) {
 	if id, _ := testnet.XDPProgID(p.Receiver, p.ReceiverIf); id == 0 {
 		t.Fatal("not attached")
 	}
-	pr.cmd.Process.Kill()
+	if err := pr.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
 	pr.exit(t, 2*time.Second)
 	deadline := time.Now().Add(2 * time.Second)
 	for {
@@ -212,7 +216,9 @@ func TestBinaryPinThenUnpin(t *testing.T) {
 	cfg := writeConfig(t, fmt.Sprintf("[[inputs.xdp_udp_ports]]\n  interfaces = [%q]\n  pin_path = %q\n", p.ReceiverIf, pins))
 	pr := startBinary(t, p.Receiver, cfg, "-poll_interval", "100ms")
 	pr.waitFor(t, 5*time.Second, func(m telegraf.Metric) bool { return m.Name() == "xdp_udp_ports_interface" })
-	pr.cmd.Process.Signal(syscall.SIGTERM)
+	if err := pr.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
 	if code := pr.exit(t, 2*time.Second); code != 0 {
 		t.Fatalf("exit code %d; stderr:\n%s", code, pr.stderr)
 	}
@@ -239,7 +245,9 @@ func TestBinaryNetlinkFallbackAfterKill(t *testing.T) {
 	cfg := pluginConfig(t, p.ReceiverIf)
 	pr := startBinary(t, p.Receiver, cfg, "-poll_interval", "100ms")
 	pr.waitFor(t, 5*time.Second, func(m telegraf.Metric) bool { return m.Name() == "xdp_udp_ports_interface" })
-	pr.cmd.Process.Kill()
+	if err := pr.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
 	pr.exit(t, 2*time.Second)
 	stale, _ := testnet.XDPProgID(p.Receiver, p.ReceiverIf)
 	if stale == 0 {

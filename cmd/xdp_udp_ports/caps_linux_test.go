@@ -152,7 +152,7 @@ func startProc(t *testing.T, cmd *exec.Cmd) *proc {
 	exited := make(chan struct{})
 	go func() { pr.done <- cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
-		cmd.Process.Kill()
+		_ = cmd.Process.Kill() // normally exited already
 		<-exited
 		t.Logf("stderr of %s:\n%s", strings.Join(cmd.Args, " "), pr.stderr)
 	})

@@ -22,11 +22,11 @@ func TestLoadConfigRejects(t *testing.T) {
 		want []string
 	}{
 		"unknown option": {"[[inputs.xdp_udp_ports]]\n  interfaces = [\"lo\"]\n  xdp_modes = \"native\"\n", []string{"unknown option", "xdp_modes"}},
-		"second table": {"[[inputs.xdp_udp_ports]]\n  interfaces = [\"lo\"]\n[[inputs.xdp_udp_ports]]\n  interfaces = [\"eth0\"]\n", []string{"2 [[inputs.xdp_udp_ports]] tables"}},
-		"other plugin":  {"[[inputs.cpu]]\n", []string{"[[inputs.cpu]]"}},
-		"no table":      {"", []string{"no [[inputs.xdp_udp_ports]] table"}},
-		"wrong type":    {"[[inputs.xdp_udp_ports]]\n  interfaces = \"lo\"\n", []string{"interfaces"}},
-		"bad toml":      {"[[inputs.xdp_udp_ports]\n", []string{"plugin.conf"}},
+		"second table":   {"[[inputs.xdp_udp_ports]]\n  interfaces = [\"lo\"]\n[[inputs.xdp_udp_ports]]\n  interfaces = [\"eth0\"]\n", []string{"2 [[inputs.xdp_udp_ports]] tables"}},
+		"other plugin":   {"[[inputs.cpu]]\n", []string{"[[inputs.cpu]]"}},
+		"no table":       {"", []string{"no [[inputs.xdp_udp_ports]] table"}},
+		"wrong type":     {"[[inputs.xdp_udp_ports]]\n  interfaces = \"lo\"\n", []string{"interfaces"}},
+		"bad toml":       {"[[inputs.xdp_udp_ports]\n", []string{"plugin.conf"}},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

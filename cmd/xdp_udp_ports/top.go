@@ -192,7 +192,7 @@ loop:
 	for _, l := range finalLines(t.model, t.svc) {
 		b.WriteString(l + "\n")
 	}
-	io.WriteString(t.out, b.String())
+	fmt.Fprint(t.out, b.String())
 }
 
 func (t *top) draw() {

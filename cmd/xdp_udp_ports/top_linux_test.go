@@ -30,10 +30,9 @@ func topTraffic(p *testnet.Pair) []testnet.Datagrams {
 
 // portRow is a port's exact totals, as both tables must show them.
 type portRow struct {
-	port, service   string
-	packets, bytes  int
-	share           string // in the final table
-	liveSharePrefix string
+	port, service  string
+	packets, bytes int
+	share          string // in the final table
 }
 
 func expectedRows(p *testnet.Pair, named bool) []portRow {
@@ -159,8 +158,10 @@ func TestTopPlain(t *testing.T) {
 			done := make(chan error, 1)
 			go func() { done <- cmd.Wait() }()
 			t.Cleanup(func() {
-				cmd.Process.Kill()
-				<-done
+				_ = cmd.Process.Kill() // normally exited already
+				if err := <-done; err != nil {
+					t.Logf("top: %v", err)
+				}
 			})
 			// After the first block, the baseline reading is taken: the
 			// traffic shows as a rate in a later block.
@@ -225,7 +226,7 @@ func newTmux(t *testing.T) *tmux {
 	}
 	tm := &tmux{t: t, socket: filepath.Join(t.TempDir(), "tmux.sock")}
 	t.Cleanup(func() {
-		exec.Command("tmux", "-S", tm.socket, "kill-server").Run()
+		_ = exec.Command("tmux", "-S", tm.socket, "kill-server").Run() // fails if already gone
 		for _, pid := range tm.pids {
 			waitGone(t, pid, 10*time.Second)
 		}
@@ -258,7 +259,9 @@ func waitGone(t *testing.T, pid int, timeout time.Duration) {
 		}
 	}
 	t.Errorf("pid %d still running %s after its tmux server was killed; killing it", pid, timeout)
-	syscall.Kill(pid, syscall.SIGKILL)
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Errorf("killing pid %d: %v", pid, err)
+	}
 }
 
 func (tm *tmux) run(args ...string) string {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"os"
 	"strings"
@@ -43,14 +44,14 @@ func (s *plainScreen) draw(lines []string) {
 	for _, l := range lines {
 		b.WriteString(l + "\n")
 	}
-	io.WriteString(s.w, b.String())
+	fmt.Fprint(s.w, b.String())
 	s.drawn = true
 }
 
 // close separates the last block from what follows.
 func (s *plainScreen) close() {
 	if s.drawn && !s.closed {
-		io.WriteString(s.w, "\n")
+		fmt.Fprint(s.w, "\n")
 	}
 	s.closed = true
 }
@@ -108,12 +109,12 @@ func (s *termScreen) draw(lines []string) {
 		}
 	}
 	b.WriteString(eraseDown)
-	io.WriteString(s.w, b.String())
+	fmt.Fprint(s.w, b.String())
 }
 
 func (s *termScreen) close() {
 	if s.active {
-		io.WriteString(s.w, leaveAlt)
+		fmt.Fprint(s.w, leaveAlt)
 		s.active = false
 	}
 }

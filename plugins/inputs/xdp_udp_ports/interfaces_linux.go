@@ -162,7 +162,7 @@ func (p *XDPUDPPorts) wanted(name string) bool {
 
 // linkUpdate handles one link event. Called with p.mu held.
 func (p *XDPUDPPorts) linkUpdate(u netlink.LinkUpdate) {
-	a := u.Link.Attrs()
+	a := u.Attrs()
 	if u.Header.Type == unix.RTM_DELLINK {
 		if it := p.ifaces[a.Name]; it != nil && it.index == a.Index {
 			p.gone(it, true)

@@ -98,8 +98,11 @@ func TestStopDuringGatherAndLinkEvents(t *testing.T) {
 			if err := testnet.IP("-n", p.Receiver, "link", "del", "veth-c1"); err != nil {
 				t.Error(err)
 			}
-			testnet.IP("-n", p.Receiver, "link", "del", "veth-c0")
-			testnet.IP("-n", p.Receiver, "link", "del", "veth-c2")
+			for _, dev := range []string{"veth-c0", "veth-c2"} {
+				if err := testnet.IP("-n", p.Receiver, "link", "del", dev); err != nil {
+					t.Error(err)
+				}
+			}
 		}
 	}()
 	time.Sleep(300 * time.Millisecond)
