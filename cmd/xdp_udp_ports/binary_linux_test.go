@@ -49,7 +49,13 @@ type proc struct {
 
 func startBinary(t *testing.T, ns, config string, args ...string) *proc {
 	t.Helper()
-	cmd := testnet.Command(ns, binPath, append([]string{"-config", config}, args...)...)
+	return startProc(t, testnet.Command(ns, binPath, append([]string{"-config", config}, args...)...))
+}
+
+// startProc starts cmd, collects its stdout lines and stderr, and kills
+// it at cleanup if still running.
+func startProc(t *testing.T, cmd *exec.Cmd) *proc {
+	t.Helper()
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -70,10 +76,12 @@ func startBinary(t *testing.T, ns, config string, args ...string) *proc {
 		}
 		close(pr.lines)
 	}()
-	go func() { pr.done <- cmd.Wait() }()
+	exited := make(chan struct{})
+	go func() { pr.done <- cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
-		_ = cmd.Process.Kill() // already gone, normally
-		t.Logf("stderr of %s:\n%s", filepath.Base(binPath), pr.stderr)
+		_ = cmd.Process.Kill() // normally exited already
+		<-exited
+		t.Logf("stderr of %s:\n%s", strings.Join(cmd.Args, " "), pr.stderr)
 	})
 	return pr
 }

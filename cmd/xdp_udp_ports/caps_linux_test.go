@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"encoding/binary"
 	"io"
 	"os"
@@ -126,38 +125,6 @@ func setFileCaps(t *testing.T, path string, caps []int) {
 	}
 }
 
-// startProc starts cmd and collects its output like startBinary does.
-func startProc(t *testing.T, cmd *exec.Cmd) *proc {
-	t.Helper()
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pr := &proc{cmd: cmd, stdin: stdin, lines: make(chan string, 1024), stderr: &strings.Builder{}, done: make(chan error, 1)}
-	cmd.Stderr = pr.stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			pr.lines <- sc.Text()
-		}
-		close(pr.lines)
-	}()
-	exited := make(chan struct{})
-	go func() { pr.done <- cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill() // normally exited already
-		<-exited
-		t.Logf("stderr of %s:\n%s", strings.Join(cmd.Args, " "), pr.stderr)
-	})
-	return pr
-}
 
 // procCreds returns the real uid and the effective capabilities of pid.
 func procCreds(t *testing.T, pid int) (uid string, capEff uint64) {

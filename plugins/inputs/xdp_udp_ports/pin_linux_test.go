@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/influxdata/telegraf"
-	"github.com/influxdata/telegraf/testutil"
 
 	"github.com/xdp-udp-ports/xdp_udp_ports/internal/testnet"
 )
@@ -77,18 +76,4 @@ func TestPinnedRestartCountsWhileStopped(t *testing.T) {
 	if now, _ := testnet.XDPProgID(p.Receiver, p.ReceiverIf); now == id || now == 0 {
 		t.Errorf("program id %d: want a new pinned program, not %d and not none", now, id)
 	}
-}
-
-// Without pin_path nothing is pinned and nothing stays attached.
-func TestUnpinnedLeavesNothing(t *testing.T) {
-	p := testnet.NewPair(t, testnet.Options{})
-	if !p.RunInReceiver(t) {
-		return
-	}
-	x := newPlugin(t, nil, p.ReceiverIf)
-	if err := x.Start(&testutil.Accumulator{}); err != nil {
-		t.Fatal(err)
-	}
-	x.Stop()
-	testnet.RequireNoXDP(t, p.Receiver, p.ReceiverIf)
 }
