@@ -60,8 +60,9 @@ func procMemory(pid int) (ProcMemory, error) {
 // interfaces (N = 0: started, waiting for an interface that does not
 // exist - the baseline).
 type BinaryMemory struct {
-	N   int
-	Mem ProcMemory
+	N           int
+	Mem         ProcMemory // after Start
+	AfterGather ProcMemory // after Start and one Gather
 	// Attached is the time from exec to every interface attached, as
 	// often as the attachments can be checked (information).
 	Attached time.Duration
@@ -69,8 +70,8 @@ type BinaryMemory struct {
 
 // RunBinaryMemory starts the execd binary bin in a fresh namespace on 0
 // and on each size of veth set, waits until it has attached to every
-// interface, reads its RssAnon, then closes its stdin (a clean stop) and
-// checks it detached everything.
+// interface and reads its memory, has it Gather once and reads it again,
+// then closes its stdin (a clean stop) and checks it detached everything.
 func RunBinaryMemory(t testing.TB, bin string, sizes []int) ([]BinaryMemory, error) {
 	p := testnet.NewPair(t, testnet.Options{})
 	most := 0
@@ -80,16 +81,17 @@ func RunBinaryMemory(t testing.TB, bin string, sizes []int) ([]BinaryMemory, err
 	ifaces := p.AddVeths(t, "xms", "xmr", most)
 	var out []BinaryMemory
 	for _, n := range append([]int{0}, sizes...) {
-		m, attached, err := binaryMemory(t, bin, p.Receiver, ifaces[:n])
+		bm, err := binaryMemory(t, bin, p.Receiver, ifaces[:n])
 		if err != nil {
 			return nil, fmt.Errorf("binary on %d interfaces: %w", n, err)
 		}
-		out = append(out, BinaryMemory{N: n, Mem: m, Attached: attached})
+		out = append(out, bm)
 	}
 	return out, nil
 }
 
-func binaryMemory(t testing.TB, bin, ns string, ifaces []string) (ProcMemory, time.Duration, error) {
+func binaryMemory(t testing.TB, bin, ns string, ifaces []string) (BinaryMemory, error) {
+	bm := BinaryMemory{N: len(ifaces)}
 	conf := "[[inputs.xdp_udp_ports]]\n"
 	if len(ifaces) == 0 {
 		conf += "  interfaces = [\"xmabsent\"]\n  missing_interfaces = \"wait\"\n"
@@ -98,19 +100,35 @@ func binaryMemory(t testing.TB, bin, ns string, ifaces []string) (ProcMemory, ti
 	}
 	path := filepath.Join(t.TempDir(), "xdp_udp_ports.conf")
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
-		return ProcMemory{}, 0, err
+		return bm, err
 	}
-	cmd := testnet.Command(ns, bin, "-config", path, "-poll_interval", "1h")
+	// Gather only when a line arrives on stdin (as execd with signal =
+	// "STDIN" does).
+	cmd := testnet.Command(ns, bin, "-config", path, "-poll_interval_disabled")
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
-		return ProcMemory{}, 0, err
+		return bm, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return bm, err
 	}
 	var stderr strings.Builder
-	cmd.Stdout, cmd.Stderr = io.Discard, &stderr
+	cmd.Stderr = &stderr
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
-		return ProcMemory{}, 0, err
+		return bm, err
 	}
+	summaries := make(chan struct{}, 1024) // one per interface per Gather
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if strings.HasPrefix(sc.Text(), "xdp_udp_ports_interface,") {
+				summaries <- struct{}{}
+			}
+		}
+		close(summaries)
+	}()
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	stop := func() error {
@@ -124,15 +142,37 @@ func binaryMemory(t testing.TB, bin, ns string, ifaces []string) (ProcMemory, ti
 			return errors.New("did not stop within 10 s of its stdin closing")
 		}
 	}
-	m, attached, err := waitStarted(cmd, done, ns, ifaces, start)
-	if err != nil {
+	fail := func(err error) (BinaryMemory, error) {
 		stop()
-		return m, 0, fmt.Errorf("%w; stderr:\n%s", err, stderr.String())
+		return bm, fmt.Errorf("%w; stderr:\n%s", err, stderr.String())
+	}
+	bm.Mem, bm.Attached, err = waitStarted(cmd, done, ns, ifaces, start)
+	if err != nil {
+		return fail(err)
+	}
+	if len(ifaces) > 0 {
+		if _, err := io.WriteString(stdin, "\n"); err != nil {
+			return fail(fmt.Errorf("asking for a Gather: %w", err))
+		}
+		for range ifaces {
+			select {
+			case _, ok := <-summaries:
+				if !ok {
+					return fail(errors.New("stdout closed before the Gather's metrics"))
+				}
+			case <-time.After(30 * time.Second):
+				return fail(errors.New("no Gather within 30 s"))
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+		if bm.AfterGather, err = procMemory(cmd.Process.Pid); err != nil {
+			return fail(err)
+		}
 	}
 	if err := stop(); err != nil {
-		return m, 0, fmt.Errorf("stopping: %w; stderr:\n%s", err, stderr.String())
+		return bm, fmt.Errorf("stopping: %w; stderr:\n%s", err, stderr.String())
 	}
-	return m, attached, checkAttached(ns, ifaces, false)
+	return bm, checkAttached(ns, ifaces, false)
 }
 
 // waitStarted waits until the binary has attached to every interface

@@ -12,10 +12,9 @@ type Params struct {
 	Repeat, Rounds int
 	PrintkFrames   []string
 
-	// Part 2: the flood of each configuration is FloodRounds segments of
-	// FloodSegment, interleaved with the other configurations.
-	FloodSegment time.Duration
-	FloodRounds  int
+	// Part 2: how long each configuration is flooded (all of them
+	// interleaved batch by batch).
+	FloodPerConfig time.Duration
 
 	// Part 3.
 	ReadCases   []ReadCase
@@ -40,8 +39,7 @@ var Full = Params{
 	// frame would take two of the five minutes, so it runs on the frame
 	// the goal is set for.
 	PrintkFrames:   []string{"ipv4-udp-64"},
-	FloodSegment:   time.Second,
-	FloodRounds:    10,
+	FloodPerConfig: 10 * time.Second,
 	ReadCases:      ReadCases,
 	ReadReps:       30,
 	GatherCases:    ReadCases,
@@ -58,8 +56,7 @@ var Smoke = Params{
 	Repeat:         1000,
 	Rounds:         1,
 	PrintkFrames:   []string{"ipv4-udp-64"},
-	FloodSegment:   100 * time.Millisecond,
-	FloodRounds:    1,
+	FloodPerConfig: 100 * time.Millisecond,
 	ReadCases:      []ReadCase{{0, 1}, {100, 1}, {100, 2}},
 	ReadReps:       2,
 	GatherCases:    []ReadCase{{0, 1}, {100, 2}},
