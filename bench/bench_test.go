@@ -49,7 +49,7 @@ func TestTable(t *testing.T) {
 	if os.Getenv(envTable) == "" {
 		t.Skip("the benchmark table runs with `make bench` (" + envTable + "=1)")
 	}
-	start := time.Now()
+	start, startLoad := time.Now(), LoadAverage()
 	tb := runAll(t, Full)
 	if tb == nil {
 		return // the child in the receiver namespace
@@ -64,14 +64,14 @@ func TestTable(t *testing.T) {
 		fmt.Printf("\n%d goal(s) not met.\n", len(failed))
 	}
 	if path := os.Getenv(envOut); path != "" {
-		if err := os.WriteFile(path, []byte(document(out.String(), start)), 0o644); err != nil {
+		if err := os.WriteFile(path, []byte(document(out.String(), start, startLoad)), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		fmt.Printf("wrote %s\n", path)
 	}
 }
 
-func document(table string, date time.Time) string {
+func document(table string, date time.Time, startLoad string) string {
 	cmd := os.Getenv(envCommand)
 	if cmd == "" {
 		cmd = "make bench"
@@ -84,8 +84,9 @@ and noisy machine; see bench/ for how each is taken.
 - Command: `+"`%s`"+` (as root)
 - Machine: %s
 - Date: %s
+- Load average (1, 5, 15 min) at the start: %s; at the end: %s
 
-%s`, cmd, Machine(), date.UTC().Format("2006-01-02 15:04 MST"), table)
+%s`, cmd, Machine(), date.UTC().Format("2006-01-02 15:04 MST"), startLoad, LoadAverage(), table)
 }
 
 // pluginResult is what the child in the receiver namespace measured.
@@ -178,6 +179,9 @@ func runPacket(t *testing.T, l *bpf.Loader, par Params) *PacketResult {
 	pr, err := pb.Run(par.Repeat, par.Rounds, skip)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if pr.Sizes, err = pb.Sizes(); err != nil {
+		t.Error(err)
 	}
 	runs := map[string]uint64{}
 	for _, row := range pb.Rows {
@@ -308,8 +312,9 @@ func notes(tb *Table, par Params, pr *PacketResult) {
 	tb.Note("Part 3: Snapshot walks the mmap of the counter array (no syscalls), default dense layout, destination ports; " +
 		"active ports are real counts (one test run per port). The naive read is one BatchLookup of a dense 65,536-entry per-CPU array.")
 	tb.Note("Parts 3 (Gather) and 4 run the plugin in a child process inside the receiver namespace on veths made there; " +
-		"Start must leave every interface attached and Stop every one detached. Part 5 runs the execd binary (-poll_interval 1h) " +
-		"and reads /proc/PID/status once it has attached everywhere; a counter array mmapped by the plugin is file-backed (RssFile).")
+		"Start must leave every interface attached and Stop every one detached. Part 5 runs the execd binary (-poll_interval_disabled) " +
+		"and reads /proc/PID/status once it has attached everywhere, then again after one Gather (a line on its stdin); " +
+		"the counter arrays it mmaps are file-backed (RssFile), not RssAnon.")
 }
 
 // BenchmarkPacket is part 1 for benchstat: ns/op is ns per packet.

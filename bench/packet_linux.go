@@ -223,6 +223,65 @@ type PacketResult struct {
 	Cols           []string
 	Cost           [][]Sample // ns per packet, one per round
 	Kernel         [][]Sample // the kernel's ns per run, one per round
+	Sizes          []ProgSize // of the programs, bare first
+}
+
+// ProgSize is what the kernel says of a loaded program's size.
+type ProgSize struct {
+	Name     string
+	Xlated   int    // instructions after the verifier's rewrites
+	Verified uint32 // instructions the verifier processed
+	Jited    uint32 // bytes of machine code
+}
+
+func progSize(name string, p *ebpf.Program) (ProgSize, error) {
+	info, err := p.Info()
+	if err != nil {
+		return ProgSize{}, err
+	}
+	s := ProgSize{Name: name}
+	insns, err := info.Instructions()
+	if err != nil {
+		return s, fmt.Errorf("%s: reading the translated instructions: %w", name, err)
+	}
+	s.Xlated = len(insns)
+	s.Verified, _ = info.VerifiedInstructions()
+	s.Jited, err = info.JitedSize()
+	return s, err
+}
+
+// Sizes reports the size of the bare program, our plain and xdp.frags
+// variants (default configuration) and the seed.
+func (pb *PacketBench) Sizes() ([]ProgSize, error) {
+	var out []ProgSize
+	add := func(name string, p *ebpf.Program) error {
+		if p == nil {
+			return nil
+		}
+		s, err := progSize(name, p)
+		out = append(out, s)
+		return err
+	}
+	var ours *bpf.Counters
+	for _, c := range pb.Cols {
+		if c.Ours != nil && ours == nil {
+			ours = c.Ours
+		}
+	}
+	plain, err := ours.Program(bpf.Plain)
+	if err != nil {
+		return nil, err
+	}
+	frags := oursProgram(ours, pb.frags)(true)
+	for _, p := range []struct {
+		name string
+		p    *ebpf.Program
+	}{{"bare XDP_PASS", pb.Base.Bare}, {"ours (xdp)", plain}, {"ours (xdp.frags)", frags}, {"seed", pb.Base.Seed}} {
+		if err := add(p.name, p.p); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // Run measures every (frame, program) cell rounds times with repeat runs
@@ -413,6 +472,21 @@ func (r *PacketResult) TableRows() []Row {
 				row.Met = verdict(s.Min() <= g*floor)
 			}
 			rows = append(rows, row)
+		}
+	}
+	if len(r.Sizes) > 0 {
+		bare := r.Sizes[0]
+		size := func(s ProgSize) string {
+			return fmt.Sprintf("%d insns, %d B JIT (verifier: %d processed)", s.Xlated, s.Jited, s.Verified)
+		}
+		for _, s := range r.Sizes[1:] {
+			rows = append(rows, Row{
+				Part:     "1 per packet",
+				Case:     "program size after the verifier: " + s.Name,
+				Value:    size(s),
+				Baseline: size(bare) + " bare",
+				Ratio:    ratio(float64(s.Jited), float64(bare.Jited)),
+			})
 		}
 	}
 	return rows

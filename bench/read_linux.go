@@ -175,7 +175,7 @@ func (r *ReadResult) TableRows() []Row {
 			Case:     "snapshot, " + rc.String(),
 			Value:    minMed(r.Snapshot[i]),
 			Baseline: base,
-			Ratio:    fmt.Sprintf("%.1f× faster", naive/r.Snapshot[i].Min()),
+			Ratio:    faster(naive, r.Snapshot[i].Min()),
 		}
 		if g, ok := readGoals[rc]; ok {
 			row.Goal = fmt.Sprintf("≥ %.0f× faster", g)
@@ -184,4 +184,13 @@ func (r *ReadResult) TableRows() []Row {
 		rows = append(rows, row)
 	}
 	return rows
+}
+
+// faster formats how many times faster than base ns something taking ns is
+// (or slower, below 1).
+func faster(base, ns float64) string {
+	if ns >= base {
+		return fmt.Sprintf("%.1f× slower", ns/base)
+	}
+	return fmt.Sprintf("%.1f× faster", base/ns)
 }

@@ -19,7 +19,7 @@ func GatherRows(gs []GatherCase, naive Sample) []Row {
 			Case:     fmt.Sprintf("whole Gather + testutil.Accumulator, %s (%d metrics)", g.Case, g.Metrics+g.Case.Ifaces),
 			Value:    minMed(g.Gather),
 			Baseline: fmt.Sprintf("%s naive read", dur(base)),
-			Ratio:    fmt.Sprintf("%.1f× faster", base/g.Gather.Min()),
+			Ratio:    faster(base, g.Gather.Min()),
 		})
 	}
 	return rows
