@@ -165,7 +165,7 @@ func runPacket(t *testing.T, l *bpf.Loader, par Params) *PacketResult {
 		t.Fatal(err)
 	}
 	defer pb.Close()
-	skip := func(row frames.Case, col Column) bool {
+	skip := func(row frames.Case, col *Column) bool {
 		if col.Name != "seed +printk" || par.PrintkFrames == nil {
 			return false
 		}
@@ -183,13 +183,9 @@ func runPacket(t *testing.T, l *bpf.Loader, par Params) *PacketResult {
 	if pr.Sizes, err = pb.Sizes(); err != nil {
 		t.Error(err)
 	}
-	runs := map[string]uint64{}
-	for _, row := range pb.Rows {
-		runs[row.Name] = uint64(par.Repeat) * uint64(par.Rounds)
-	}
-	if err := pb.CheckCounts(runs); err != nil {
-		t.Errorf("counts after %d × %d test runs per frame (%d test runs interrupted by a signal and repeated): %v",
-			par.Rounds, par.Repeat, pb.Interrupted, err)
+	if pr.CountErr != nil {
+		t.Errorf("counts after %d test runs per frame (%d test runs interrupted by a signal and repeated): %v",
+			par.Repeat, pb.Interrupted, pr.CountErr)
 	}
 	return pr
 }
@@ -295,7 +291,8 @@ func notes(tb *Table, par Params, pr *PacketResult) {
 	if pr != nil {
 		tb.Note("Part 1: BPF_PROG_TEST_RUN, repeat %d, min (and median) of %d rounds, every cell of a round run in turn. "+
 			"ns/packet is the calling thread's CPU time over the syscall, less its fixed cost measured with repeat 1, "+
-			"divided by repeat: the kernel's own figure is whole ns, truncated. "+
+			"divided by repeat: the kernel's own figure is whole ns, truncated. Each round loads new instances of our programs: "+
+			"where the kernel places an instance moves its cost by a few tenths of a ns, so the median covers placement and the minimum is the best one. "+
 			"The floor is the least of every measurement of the bare XDP_PASS program (it never reads the frame, so it costs the same on all; "+
 			"the bare column per frame is shown beside it) and is mostly the test run's own loop.", par.Repeat, par.Rounds)
 		tb.Note("Part 1: the 9000 B frame is multi-buffer: ours runs its xdp.frags variant against a bare xdp.frags program; "+
@@ -329,6 +326,9 @@ func BenchmarkPacket(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer pb.Close()
+	if err := pb.Reload(); err != nil {
+		b.Fatal(err)
+	}
 	for _, row := range pb.Rows {
 		for _, col := range pb.Cols {
 			prog := col.prog(row.Multi)

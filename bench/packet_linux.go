@@ -44,8 +44,10 @@ func AllowList() []uint16 {
 // Column is one program of part 1.
 type Column struct {
 	Name string
-	// Ours is set for our program's columns: the counters it counts into.
+	// Ours is set for our program's columns: the counters of the instance
+	// loaded for the current round.
 	Ours *bpf.Counters
+	ours bool
 	cfg  bpf.Config
 	// prog is the program that runs a frame; multi selects the xdp.frags
 	// variant (nil when there is none).
@@ -55,24 +57,26 @@ type Column struct {
 // PacketBench runs frames through programs with BPF_PROG_TEST_RUN.
 type PacketBench struct {
 	Base     *Baselines
-	Cols     []Column // bare first
+	Cols     []*Column // bare first
 	Rows     []frames.Case
 	Overhead time.Duration // fixed CPU cost of one test-run syscall, subtracted
 	// Interrupted counts test runs a signal interrupted: cilium/ebpf
 	// repeats them, so their frame was counted more often than asked.
 	Interrupted int
 	frags       bool
+	loader      *bpf.Loader
 }
 
-// NewPacketBench loads the baselines and our program in three
-// configurations and measures the fixed cost of a test run.
+// NewPacketBench loads the baselines, sets up our program's columns in
+// three configurations (Reload loads them) and measures the fixed cost of
+// a test run.
 func NewPacketBench(l *bpf.Loader) (*PacketBench, error) {
 	base, err := LoadBaselines()
 	if err != nil {
 		return nil, err
 	}
-	pb := &PacketBench{Base: base, frags: l.FragsSupported()}
-	pb.Cols = append(pb.Cols, Column{Name: "bare XDP_PASS", prog: func(multi bool) *ebpf.Program {
+	pb := &PacketBench{Base: base, frags: l.FragsSupported(), loader: l}
+	pb.Cols = append(pb.Cols, &Column{Name: "bare XDP_PASS", prog: func(multi bool) *ebpf.Program {
 		if multi {
 			return base.BareFrags
 		}
@@ -87,16 +91,13 @@ func NewPacketBench(l *bpf.Loader) (*PacketBench, error) {
 		{fmt.Sprintf("ours ports (%d)", AllowListSize), bpf.Config{Ports: AllowList()}},
 	}
 	for _, o := range ours {
-		c, err := l.Load(o.cfg)
-		if err != nil {
-			pb.Close()
-			return nil, fmt.Errorf("loading our program (%s): %w", o.name, err)
-		}
-		pb.Cols = append(pb.Cols, Column{Name: o.name, Ours: c, cfg: o.cfg, prog: oursProgram(c, pb.frags)})
+		col := &Column{Name: o.name, ours: true, cfg: o.cfg}
+		col.prog = func(multi bool) *ebpf.Program { return oursProgram(col.Ours, pb.frags)(multi) }
+		pb.Cols = append(pb.Cols, col)
 	}
 	pb.Cols = append(pb.Cols,
-		Column{Name: "seed", prog: func(bool) *ebpf.Program { return base.Seed }},
-		Column{Name: "seed +printk", prog: func(bool) *ebpf.Program { return base.SeedPrint }},
+		&Column{Name: "seed", prog: func(bool) *ebpf.Program { return base.Seed }},
+		&Column{Name: "seed +printk", prog: func(bool) *ebpf.Program { return base.SeedPrint }},
 	)
 	for _, name := range PacketFrames {
 		c, ok := frames.Lookup(name)
@@ -118,6 +119,9 @@ func NewPacketBench(l *bpf.Loader) (*PacketBench, error) {
 
 func oursProgram(c *bpf.Counters, frags bool) func(bool) *ebpf.Program {
 	return func(multi bool) *ebpf.Program {
+		if c == nil {
+			return nil
+		}
 		v := bpf.Plain
 		if multi {
 			if !frags {
@@ -133,12 +137,43 @@ func oursProgram(c *bpf.Counters, frags bool) func(bool) *ebpf.Program {
 	}
 }
 
+// Reload loads a fresh instance of our program (and maps) for each of our
+// columns, closing the previous one. Where the kernel puts an instance's
+// JIT image and maps moves its cost by a few tenths of a ns (identical
+// objects loaded twice differ by up to 0.7 ns, pinned to one CPU), so each
+// round measures a new instance: the median then covers placement, the
+// minimum is the best of them.
+func (pb *PacketBench) Reload() error {
+	for _, c := range pb.Cols {
+		if !c.ours {
+			continue
+		}
+		if c.Ours != nil {
+			c.Ours.Close()
+			c.Ours = nil
+		}
+		o, err := pb.loader.Load(c.cfg)
+		if err != nil {
+			return fmt.Errorf("loading our program (%s): %w", c.Name, err)
+		}
+		if pb.frags {
+			if _, err := o.Program(bpf.Frags); err != nil { // loaded now, not while measuring
+				o.Close()
+				return err
+			}
+		}
+		c.Ours = o
+	}
+	return nil
+}
+
 // Close releases every program and map.
 func (pb *PacketBench) Close() error {
 	errs := []error{pb.Base.Close()}
 	for _, c := range pb.Cols {
 		if c.Ours != nil {
 			errs = append(errs, c.Ours.Close())
+			c.Ours = nil
 		}
 	}
 	return errors.Join(errs...)
@@ -219,11 +254,14 @@ func (pb *PacketBench) Cost(prog *ebpf.Program, frame []byte, repeat int) (perPa
 // PacketResult is part 1: Cost[row][col] and the kernel's figures.
 type PacketResult struct {
 	Repeat, Rounds int
-	Rows           []frames.Case
-	Cols           []string
-	Cost           [][]Sample // ns per packet, one per round
-	Kernel         [][]Sample // the kernel's ns per run, one per round
-	Sizes          []ProgSize // of the programs, bare first
+	// CountErr is set when an instance of ours did not count exactly what
+	// its round ran.
+	CountErr error
+	Rows     []frames.Case
+	Cols     []string
+	Cost     [][]Sample // ns per packet, one per round
+	Kernel   [][]Sample // the kernel's ns per run, one per round
+	Sizes    []ProgSize // of the programs, bare first
 }
 
 // ProgSize is what the kernel says of a loaded program's size.
@@ -262,12 +300,11 @@ func (pb *PacketBench) Sizes() ([]ProgSize, error) {
 		out = append(out, s)
 		return err
 	}
-	var ours *bpf.Counters
-	for _, c := range pb.Cols {
-		if c.Ours != nil && ours == nil {
-			ours = c.Ours
-		}
+	ours, err := pb.loader.Load(bpf.Config{})
+	if err != nil {
+		return nil, err
 	}
+	defer ours.Close()
 	plain, err := ours.Program(bpf.Plain)
 	if err != nil {
 		return nil, err
@@ -286,8 +323,9 @@ func (pb *PacketBench) Sizes() ([]ProgSize, error) {
 
 // Run measures every (frame, program) cell rounds times with repeat runs
 // each, interleaved (round by round) so that a noisy spell hits every cell
-// alike. cols limits which columns run on which row (nil: all).
-func (pb *PacketBench) Run(repeat, rounds int, skip func(row frames.Case, col Column) bool) (*PacketResult, error) {
+// alike; skip leaves cells out (nil: none). Each round has a fresh instance
+// of our programs (Reload), whose counts must then be exact.
+func (pb *PacketBench) Run(repeat, rounds int, skip func(row frames.Case, col *Column) bool) (*PacketResult, error) {
 	r := &PacketResult{Repeat: repeat, Rounds: rounds, Rows: pb.Rows}
 	for _, c := range pb.Cols {
 		r.Cols = append(r.Cols, c.Name)
@@ -298,7 +336,12 @@ func (pb *PacketBench) Run(repeat, rounds int, skip func(row frames.Case, col Co
 		r.Cost[i] = make([]Sample, len(pb.Cols))
 		r.Kernel[i] = make([]Sample, len(pb.Cols))
 	}
-	for range rounds {
+	var countErrs []error
+	for round := range rounds {
+		if err := pb.Reload(); err != nil {
+			return nil, err
+		}
+		runs := map[string]uint64{}
 		for i, row := range pb.Rows {
 			for j, col := range pb.Cols {
 				if skip != nil && skip(row, col) {
@@ -315,8 +358,13 @@ func (pb *PacketBench) Run(repeat, rounds int, skip func(row frames.Case, col Co
 				r.Cost[i][j] = append(r.Cost[i][j], per)
 				r.Kernel[i][j] = append(r.Kernel[i][j], float64(kernel))
 			}
+			runs[row.Name] = uint64(repeat)
+		}
+		if err := pb.CheckCounts(runs); err != nil {
+			countErrs = append(countErrs, fmt.Errorf("round %d: %w", round+1, err))
 		}
 	}
+	r.CountErr = errors.Join(countErrs...)
 	return r, nil
 }
 
@@ -326,7 +374,7 @@ func (pb *PacketBench) Run(repeat, rounds int, skip func(row frames.Case, col Co
 func (pb *PacketBench) CheckCounts(runs map[string]uint64) error {
 	var errs []error
 	for _, col := range pb.Cols {
-		if col.Ours == nil {
+		if !col.ours {
 			continue
 		}
 		var got bpf.Snapshot
