@@ -14,16 +14,15 @@ import (
 // Reads are not safe for concurrent use; Close must not race with them.
 type Counters struct {
 	layout  Layout
-	spec    *ebpf.CollectionSpec // configured; loads the other variant
+	spec    *ebpf.CollectionSpec // configured, shared, read-only: loads a variant
 	variant Variant              // the variant attach starts with
 	fragsOK bool
 	netlink bool // attach through netlink (see Loader.NetlinkAttach)
 	maps    map[string]*ebpf.Map
 	progs   [2]*ebpf.Program
 
-	mem     []byte    // mmap of the counter array
-	slots   []Counter // mem viewed as slots
-	scratch []Counter // one role's sums over CPUs
+	mem   []byte    // mmap of the counter array
+	slots []Counter // mem viewed as slots
 }
 
 // Layout returns where this instance keeps its counters.
@@ -41,7 +40,6 @@ func (c *Counters) mmap() error {
 	}
 	c.mem = mem
 	c.slots = unsafe.Slice((*Counter)(unsafe.Pointer(&mem[0])), c.layout.Entries())
-	c.scratch = make([]Counter, c.layout.PortSlots)
 	return nil
 }
 
@@ -66,15 +64,11 @@ func (c *Counters) sumSlot(slot int) Counter {
 	return sum
 }
 
-// Class returns the counter of a non-UDP class summed over CPUs.
+// Class returns the counter of a non-UDP class summed over CPUs (for UDP
+// see Snapshot's Summary).
 func (c *Counters) Class(cl Class) Counter {
 	if cl == ClassUDP {
-		var sum Counter
-		c.sumRegion(c.scratch, slotPorts)
-		for _, s := range c.scratch {
-			sum.add(s)
-		}
-		return sum
+		panic("Counters.Class: UDP is counted per port; use Snapshot")
 	}
 	return c.sumSlot(int(cl))
 }
@@ -90,11 +84,16 @@ func (c *Counters) Port(r Role, port uint16) Counter {
 	return c.sumSlot(base + slot)
 }
 
-// Snapshot reads every counter into s, reusing its slices.
+// Snapshot reads every counter into s, reusing its slices: one Snapshot
+// used for many instances in turn needs no memory per instance.
 func (c *Counters) Snapshot(s *Snapshot) {
+	if cap(s.sums) < c.layout.PortSlots {
+		s.sums = make([]Counter, c.layout.PortSlots)
+	}
+	sums := s.sums[:c.layout.PortSlots]
 	var udp Counter
-	s.Destination, s.DestinationOther, udp = c.role(s.Destination[:0], Destination)
-	s.Source, s.SourceOther, _ = c.role(s.Source[:0], Source)
+	s.Destination, s.DestinationOther, udp = c.role(s.Destination[:0], sums, Destination)
+	s.Source, s.SourceOther, _ = c.role(s.Source[:0], sums, Source)
 
 	frag, other, malformed := c.sumSlot(int(ClassFragment)), c.sumSlot(int(ClassOther)), c.sumSlot(int(ClassMalformed))
 	s.Summary = Summary{
@@ -110,12 +109,11 @@ func (c *Counters) Snapshot(s *Snapshot) {
 
 // role collects the ports with packets of one role, the "other" slot and
 // the role's total.
-func (c *Counters) role(dst []PortCount, r Role) (ports []PortCount, other, total Counter) {
+func (c *Counters) role(dst []PortCount, sums []Counter, r Role) (ports []PortCount, other, total Counter) {
 	base := c.layout.base(r)
 	if base < 0 {
 		return dst, Counter{}, Counter{}
 	}
-	sums := c.scratch
 	c.sumRegion(sums, base)
 	for slot, s := range sums {
 		total.add(s)

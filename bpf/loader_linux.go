@@ -3,6 +3,7 @@ package bpf
 import (
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
@@ -16,6 +17,9 @@ type Loader struct {
 	cpus    int
 	frags   bool
 	netlink bool // attach through netlink: no XDP bpf_link (Linux < 5.9)
+
+	mu         sync.Mutex
+	configured map[string]*ebpf.CollectionSpec // by layout; read-only
 }
 
 // NewLoader parses the embedded program and probes the kernel.
@@ -31,7 +35,10 @@ func NewLoader() (*Loader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("counting possible CPUs: %w", err)
 	}
-	return &Loader{spec: spec, cpus: cpus, frags: probeFrags(), netlink: useNetlink()}, nil
+	return &Loader{
+		spec: spec, cpus: cpus, frags: probeFrags(), netlink: useNetlink(),
+		configured: map[string]*ebpf.CollectionSpec{},
+	}, nil
 }
 
 // NetlinkAttach reports whether programs are attached through netlink
@@ -73,8 +80,8 @@ func (l *Loader) Load(cfg Config) (*Counters, error) {
 	if err != nil {
 		return nil, err
 	}
-	spec := l.spec.Copy()
-	if err := configure(spec, layout); err != nil {
+	spec, err := l.configuredSpec(layout)
+	if err != nil {
 		return nil, err
 	}
 	c := &Counters{layout: layout, spec: spec, variant: Plain, netlink: l.netlink}
@@ -91,6 +98,24 @@ func (l *Loader) Load(cfg Config) (*Counters, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// configuredSpec returns the program configured for layout. Instances
+// with the same layout share it (it holds a 128 KiB table): a host with
+// hundreds of interfaces keeps one copy.
+func (l *Loader) configuredSpec(layout Layout) (*ebpf.CollectionSpec, error) {
+	key := fmt.Sprint(layout.CPUs, layout.SlotsPerCPU, layout.SrcBase, layout.Ports)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if spec := l.configured[key]; spec != nil {
+		return spec, nil
+	}
+	spec := l.spec.Copy()
+	if err := configure(spec, layout); err != nil {
+		return nil, err
+	}
+	l.configured[key] = spec
+	return spec, nil
 }
 
 // configure sets the load-time constants, the port -> slot table and the
@@ -143,11 +168,14 @@ func (c *Counters) Program(v Variant) (*ebpf.Program, error) {
 	if v == Frags && !c.fragsOK {
 		return nil, fmt.Errorf("loading %s program: the kernel does not support multi-buffer XDP (needs Linux 5.18): %w", v, ebpf.ErrNotSupported)
 	}
-	spec := c.spec.Copy()
-	for name := range spec.Programs {
-		if name != programNames[v] {
-			delete(spec.Programs, name)
-		}
+	// NewCollection copies the map and program specs it uses, so the
+	// shared configured spec is only read; only its types are copied.
+	spec := &ebpf.CollectionSpec{
+		Maps:      c.spec.Maps,
+		Programs:  map[string]*ebpf.ProgramSpec{programNames[v]: c.spec.Programs[programNames[v]]},
+		Variables: c.spec.Variables,
+		Types:     c.spec.Types.Copy(),
+		ByteOrder: c.spec.ByteOrder,
 	}
 	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{MapReplacements: c.maps})
 	if err != nil {

@@ -99,8 +99,8 @@ func (l *Loader) LoadPinned(dir string, cfg Config, ifindex int) (*Counters, *At
 	if !bytes.Equal(got[:], fingerprint(layout)) {
 		return nil, nil, ErrPinMismatch
 	}
-	spec := l.spec.Copy()
-	if err := configure(spec, layout); err != nil {
+	spec, err := l.configuredSpec(layout)
+	if err != nil {
 		return nil, nil, err
 	}
 	c := &Counters{layout: layout, spec: spec, maps: map[string]*ebpf.Map{}, fragsOK: l.frags, netlink: l.netlink}

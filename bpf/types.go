@@ -136,4 +136,6 @@ type Snapshot struct {
 	DestinationOther Counter
 	SourceOther      Counter
 	Summary          Summary
+
+	sums []Counter // one role's sums over CPUs, reused
 }
