@@ -95,22 +95,23 @@ struct ports {
 // the verifier prunes instead of exploring each combination of headers.
 #define OFF_MASK 0xffff
 
-// header returns a pointer to len bytes at off, or NULL if they are not
-// all in the frame's linear buffer.
-static __always_inline __u8 *header(void *data, void *end, __u32 off, __u32 len)
+// has reports whether len bytes at p are in the frame's linear buffer.
+static __always_inline int has(void *p, __u32 len, void *end)
 {
-	__u8 *p = data + (off & OFF_MASK);
+	return p + len <= end;
+}
 
-	if ((void *)p + len > end)
-		return NULL;
-	return p;
+// at returns a pointer to the header at off.
+static __always_inline __u8 *at(void *data, __u32 off)
+{
+	return data + (off & OFF_MASK);
 }
 
 static __always_inline int parse_udp(void *data, void *end, __u32 off, struct ports *ports)
 {
-	__u8 *udp = header(data, end, off, UDP_HLEN);
+	__u8 *udp = at(data, off);
 
-	if (!udp)
+	if (!has(udp, UDP_HLEN, end))
 		return CLASS_MALFORMED;
 	ports->src = bpf_ntohs(*(__u16 *)&udp[0]);
 	ports->dst = bpf_ntohs(*(__u16 *)&udp[2]);
@@ -119,15 +120,15 @@ static __always_inline int parse_udp(void *data, void *end, __u32 off, struct po
 
 static __always_inline int parse_ipv4(void *data, void *end, __u32 off, struct ports *ports)
 {
-	__u8 *ip = header(data, end, off, IPV4_MIN_HLEN);
+	__u8 *ip = at(data, off);
 	__u32 hlen;
 
-	if (!ip)
+	if (!has(ip, IPV4_MIN_HLEN, end))
 		return CLASS_MALFORMED;
 	if ((ip[0] >> 4) != 4)
 		return CLASS_MALFORMED;
 	hlen = (ip[0] & 0xf) * 4;
-	if (hlen < IPV4_MIN_HLEN || !header(data, end, off, hlen))
+	if (hlen < IPV4_MIN_HLEN || !has(ip, hlen, end))
 		return CLASS_MALFORMED;
 	if (ip[9] != IPPROTO_UDP)
 		return CLASS_OTHER;
@@ -138,11 +139,11 @@ static __always_inline int parse_ipv4(void *data, void *end, __u32 off, struct p
 
 static __always_inline int parse_ipv6(void *data, void *end, __u32 off, struct ports *ports)
 {
-	__u8 *hdr = header(data, end, off, IPV6_HLEN);
+	__u8 *hdr = at(data, off);
 	__u8 next;
 	__u32 len;
 
-	if (!hdr)
+	if (!has(hdr, IPV6_HLEN, end))
 		return CLASS_MALFORMED;
 	next = hdr[6];
 	off += IPV6_HLEN;
@@ -153,17 +154,20 @@ static __always_inline int parse_ipv6(void *data, void *end, __u32 off, struct p
 		case NEXTHDR_HOP:
 		case NEXTHDR_ROUTING:
 		case NEXTHDR_DEST:
-			if (!(hdr = header(data, end, off, 2)))
+			hdr = at(data, off);
+			if (!has(hdr, 2, end))
 				return CLASS_MALFORMED;
 			len = ((__u32)hdr[1] + 1) * 8;
 			break;
 		case NEXTHDR_AUTH:
-			if (!(hdr = header(data, end, off, 2)))
+			hdr = at(data, off);
+			if (!has(hdr, 2, end))
 				return CLASS_MALFORMED;
 			len = ((__u32)hdr[1] + 2) * 4;
 			break;
 		case NEXTHDR_FRAGMENT:
-			if (!(hdr = header(data, end, off, 8)))
+			hdr = at(data, off);
+			if (!has(hdr, 8, end))
 				return CLASS_MALFORMED;
 			if (*(__u16 *)&hdr[2] & bpf_htons(IPV6_FRAG_OFFSET))
 				return hdr[0] == IPPROTO_UDP ? CLASS_FRAGMENT : CLASS_OTHER;
@@ -185,10 +189,10 @@ done:
 static __always_inline int classify(void *data, void *end, struct ports *ports)
 {
 	__u32 off = ETH_HLEN;
-	__u8 *hdr = header(data, end, 0, ETH_HLEN);
+	__u8 *hdr = data;
 	__u16 proto;
 
-	if (!hdr)
+	if (!has(hdr, ETH_HLEN, end))
 		return CLASS_MALFORMED;
 	proto = *(__u16 *)&hdr[12];
 
@@ -196,7 +200,8 @@ static __always_inline int classify(void *data, void *end, struct ports *ports)
 	for (int i = 0; i < MAX_VLAN_TAGS; i++) {
 		if (proto != bpf_htons(ETH_P_8021Q) && proto != bpf_htons(ETH_P_8021AD))
 			break;
-		if (!(hdr = header(data, end, off, VLAN_HLEN)))
+		hdr = at(data, off);
+		if (!has(hdr, VLAN_HLEN, end))
 			return CLASS_MALFORMED;
 		proto = *(__u16 *)&hdr[2];
 		off += VLAN_HLEN;
