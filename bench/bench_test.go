@@ -64,14 +64,14 @@ func TestTable(t *testing.T) {
 		fmt.Printf("\n%d goal(s) not met.\n", len(failed))
 	}
 	if path := os.Getenv(envOut); path != "" {
-		if err := os.WriteFile(path, []byte(document(out.String(), start, startLoad)), 0o644); err != nil {
+		if err := os.WriteFile(path, []byte(document(out.String(), start, startLoad, tb.Failed())), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		fmt.Printf("wrote %s\n", path)
 	}
 }
 
-func document(table string, date time.Time, startLoad string) string {
+func document(table string, date time.Time, startLoad string, failed []Row) string {
 	cmd := os.Getenv(envCommand)
 	if cmd == "" {
 		cmd = "make bench"
@@ -86,7 +86,20 @@ and noisy machine; see bench/ for how each is taken.
 - Date: %s
 - Load average (1, 5, 15 min) at the start: %s; at the end: %s
 
-%s`, cmd, Machine(), date.UTC().Format("2006-01-02 15:04 MST"), startLoad, LoadAverage(), table)
+%s%s`, cmd, Machine(), date.UTC().Format("2006-01-02 15:04 MST"), startLoad, LoadAverage(), table, missed(failed))
+}
+
+// missed lists the goals a run did not meet.
+func missed(failed []Row) string {
+	if len(failed) == 0 {
+		return "\nEvery goal is met.\n"
+	}
+	var b strings.Builder
+	b.WriteString("\n## Goals not met in this run\n\n")
+	for _, r := range failed {
+		fmt.Fprintf(&b, "- %s, %s: %s against %s = %s; goal %s.\n", r.Part, r.Case, r.Value, r.Baseline, r.Ratio, r.Goal)
+	}
+	return b.String()
 }
 
 // pluginResult is what the child in the receiver namespace measured.
