@@ -39,7 +39,9 @@ const (
 func TestSmoke(t *testing.T) {
 	tb := runAll(t, Smoke)
 	if tb != nil && testing.Verbose() {
-		tb.Markdown(os.Stdout)
+		if err := tb.Markdown(os.Stdout); err != nil {
+			t.Error(err)
+		}
 	}
 }
 

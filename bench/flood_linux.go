@@ -3,6 +3,7 @@
 package bench
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -110,7 +111,9 @@ func RunFlood(t testing.TB, l *bpf.Loader, base *Baselines, perConfig time.Durat
 	var lanes []*floodLane
 	defer func() {
 		for _, ln := range lanes {
-			ln.close()
+			if err := ln.close(); err != nil {
+				t.Errorf("flood clean-up: %v", err)
+			}
 		}
 	}()
 	for i, cfg := range FloodConfigs {
@@ -247,14 +250,15 @@ func (ln *floodLane) attach(l *bpf.Loader, base *Baselines, p *testnet.Pair, dev
 	return nil
 }
 
-func (ln *floodLane) close() {
-	ln.detach()
+func (ln *floodLane) close() error {
+	errs := []error{ln.detach()}
 	if ln.counters != nil {
-		ln.counters.Close()
+		errs = append(errs, ln.counters.Close())
 	}
 	if ln.fd >= 0 {
-		unix.Close(ln.fd)
+		errs = append(errs, unix.Close(ln.fd))
 	}
+	return errors.Join(errs...)
 }
 
 // flood sends one batch to each lane in turn for d on a locked thread,

@@ -137,13 +137,14 @@ func binaryMemory(t testing.TB, bin, ns string, ifaces []string) (BinaryMemory, 
 		case err := <-done:
 			return err
 		case <-time.After(10 * time.Second):
-			cmd.Process.Signal(syscall.SIGKILL)
-			<-done
-			return errors.New("did not stop within 10 s of its stdin closing")
+			_ = cmd.Process.Signal(syscall.SIGKILL)
+			return fmt.Errorf("did not stop within 10 s of its stdin closing (killed: %v)", <-done)
 		}
 	}
 	fail := func(err error) (BinaryMemory, error) {
-		stop()
+		if serr := stop(); serr != nil {
+			err = fmt.Errorf("%w; stopping: %v", err, serr)
+		}
 		return bm, fmt.Errorf("%w; stderr:\n%s", err, stderr.String())
 	}
 	bm.Mem, bm.Attached, err = waitStarted(cmd, done, ns, ifaces, start)

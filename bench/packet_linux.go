@@ -220,7 +220,7 @@ func (pb *PacketBench) cpuTime(prog *ebpf.Program, frame []byte, repeat int) (us
 	if err := unix.PthreadSigmask(unix.SIG_BLOCK, &all, &old); err != nil {
 		return 0, 0, false, fmt.Errorf("blocking signals: %w", err)
 	}
-	defer unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil)
+	defer func() { _ = unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil) }()
 	start := threadCPU()
 	ret, per, err := prog.Benchmark(frame, repeat, func() {
 		start = threadCPU()

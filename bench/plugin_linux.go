@@ -281,13 +281,11 @@ func startStopBare(ns string, ifaces []string) (up, down float64, err error) {
 	for _, name := range ifaces {
 		l, err := netlink.LinkByName(name)
 		if err != nil {
-			closeAll()
-			return 0, 0, err
+			return 0, 0, errors.Join(err, closeAll())
 		}
 		x, err := link.AttachXDP(link.XDPOptions{Program: prog, Interface: l.Attrs().Index, Flags: link.XDPDriverMode})
 		if err != nil {
-			closeAll()
-			return 0, 0, fmt.Errorf("attaching the bare program to %s: %w", name, err)
+			return 0, 0, errors.Join(fmt.Errorf("attaching the bare program to %s: %w", name, err), closeAll())
 		}
 		links = append(links, x)
 	}
