@@ -143,7 +143,7 @@ func RunFlood(t testing.TB, l *bpf.Loader, base *Baselines, perConfig time.Durat
 	for i, ln := range lanes {
 		ln.finish()
 		if ln.counters != nil {
-			ln.check(before[i], settle(ln.counters))
+			ln.check(before[i], settled(ln.counters))
 		}
 	}
 	return res, nil
@@ -321,22 +321,6 @@ func (ln *floodLane) check(before, after bpf.Snapshot) {
 	}
 }
 
-// settle snapshots c until two snapshots 20 ms apart agree (the last
-// frames of a flood may still be on their way).
-func settle(c *bpf.Counters) bpf.Snapshot {
-	var s bpf.Snapshot
-	last := ^uint64(0)
-	for range 50 {
-		c.Snapshot(&s)
-		if s.Summary.Packets == last {
-			break
-		}
-		last = s.Summary.Packets
-		time.Sleep(20 * time.Millisecond)
-	}
-	return s
-}
-
 func portCount(s []bpf.PortCount, port uint16) counter {
 	for _, pc := range s {
 		if pc.Port == port {
@@ -431,4 +415,11 @@ func (r *FloodResult) TableRows() []Row {
 		rows = append(rows, cnt)
 	}
 	return rows
+}
+
+// settled returns c's snapshot once its frame count stops changing.
+func settled(c *bpf.Counters) bpf.Snapshot {
+	var s bpf.Snapshot
+	testnet.WaitStable(func() uint64 { c.Snapshot(&s); return s.Summary.Packets })
+	return s
 }

@@ -2,7 +2,6 @@ package bpf_test
 
 import (
 	"testing"
-	"time"
 
 	"github.com/xdp-udp-ports/xdp_udp_ports/bpf"
 	"github.com/xdp-udp-ports/xdp_udp_ports/internal/testnet"
@@ -32,19 +31,10 @@ func attachIn(t *testing.T, p *testnet.Pair, cfg bpf.Config, mode bpf.Mode) (*bp
 	return c, a
 }
 
-// settle waits until the receiver has processed what was sent: the frame
-// count stops changing.
-func settle(c *bpf.Counters) bpf.Snapshot {
+// settled returns c's snapshot once its frame count stops changing.
+func settled(c *bpf.Counters) bpf.Snapshot {
 	var s bpf.Snapshot
-	last := uint64(1<<64 - 1)
-	for i := 0; i < 50; i++ {
-		c.Snapshot(&s)
-		if s.Summary.Packets == last {
-			break
-		}
-		last = s.Summary.Packets
-		time.Sleep(20 * time.Millisecond)
-	}
+	testnet.WaitStable(func() uint64 { c.Snapshot(&s); return s.Summary.Packets })
 	return s
 }
 
@@ -61,7 +51,7 @@ func TestLiveNative(t *testing.T) {
 		{Dst: p.ReceiverV6, Port: 5060, SrcPort: 40060, Count: 5, Payload: 1000},
 	}
 	p.MustSend(t, sent...)
-	s := settle(c)
+	s := settled(c)
 
 	want := map[uint16]bpf.Counter{}
 	wantSrc := map[uint16]bpf.Counter{}
@@ -100,7 +90,7 @@ func TestLiveJumboNative(t *testing.T) {
 	}
 	const payload = 9000 - 20 - 8 // one 9000-byte IPv4 packet, not fragmented
 	p.MustSend(t, testnet.Datagrams{Dst: p.ReceiverV4, Port: 9999, Count: 1, Payload: payload})
-	s := settle(c)
+	s := settled(c)
 	want := map[uint16]bpf.Counter{9999: {Packets: 1, Bytes: 14 + 9000}}
 	checkPorts(t, "destination", s.Destination, want)
 	if s.Summary.UDPFragments != 0 || s.Summary.MalformedPackets != 0 {

@@ -22,7 +22,7 @@ func TestNetlinkAttachFallback(t *testing.T) {
 		t.Fatalf("attached program %d (%v), attachment says %d", id, err, uint32(a.ProgramID()))
 	}
 	p.MustSend(t, testnet.Datagrams{Dst: p.ReceiverV4, Port: 53, Count: 3, Payload: 1})
-	s := settle(c)
+	s := settled(c)
 	checkPorts(t, "destination", s.Destination, map[uint16]bpf.Counter{53: {Packets: 3, Bytes: 3 * uint64(testnet.FrameLen(p.ReceiverV4, 1))}})
 
 	// A second instance must not replace the first.

@@ -45,8 +45,7 @@ func start(t *testing.T, p *XDPUDPPorts) *testutil.Accumulator {
 func gatherSettled(t *testing.T, p *XDPUDPPorts) []telegraf.Metric {
 	t.Helper()
 	var last []telegraf.Metric
-	prev := int64(-1)
-	for i := 0; i < 50; i++ {
+	settled := testnet.WaitStable(func() uint64 {
 		acc := &testutil.Accumulator{}
 		if err := p.Gather(acc); err != nil {
 			t.Fatal(err)
@@ -55,21 +54,19 @@ func gatherSettled(t *testing.T, p *XDPUDPPorts) []telegraf.Metric {
 			t.Fatal(err)
 		}
 		last = acc.GetTelegrafMetrics()
-		total := int64(0)
+		total := uint64(0)
 		for _, m := range last {
 			if m.Name() == measurementInterface {
 				v, _ := m.GetField("packets")
-				total += v.(int64)
+				total += uint64(v.(int64))
 			}
 		}
-		if total == prev {
-			return last
-		}
-		prev = total
-		time.Sleep(20 * time.Millisecond)
+		return total
+	})
+	if !settled {
+		t.Fatal("counters did not settle")
 	}
-	t.Fatal("counters did not settle")
-	return nil
+	return last
 }
 
 // split separates per-port metrics from summary metrics.
