@@ -374,11 +374,7 @@ func BenchmarkSnapshot(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			var sum float64
-			for _, v := range s {
-				sum += v
-			}
-			b.ReportMetric(sum/float64(len(s)), "ns/op")
+			b.ReportMetric(s.Mean(), "ns/op")
 		})
 	}
 	b.Run("naive_BatchLookup", func(b *testing.B) {
@@ -386,10 +382,6 @@ func BenchmarkSnapshot(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		var sum float64
-		for _, v := range s {
-			sum += v
-		}
-		b.ReportMetric(sum/float64(len(s)), "ns/op")
+		b.ReportMetric(s.Mean(), "ns/op")
 	})
 }

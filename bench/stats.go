@@ -17,6 +17,15 @@ func (s Sample) Min() float64 {
 	return slices.Min(s)
 }
 
+// Mean is the average of the sample.
+func (s Sample) Mean() float64 {
+	var sum float64
+	for _, v := range s {
+		sum += v
+	}
+	return sum / float64(len(s))
+}
+
 // Median is the middle measurement (mean of the two middle ones).
 func (s Sample) Median() float64 {
 	if len(s) == 0 {

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/xdp-udp-ports/xdp_udp_ports/bpf"
 )
 
 // Option defaults; sample.conf shows the same values commented out.
@@ -31,7 +33,7 @@ const maxIfNameLen = 15
 type settings struct {
 	include     nameFilter
 	exclude     nameFilter
-	mode        string // auto, native, generic, offload
+	mode        bpf.Mode
 	destination bool
 	source      bool
 	ports       []uint16 // allow-list, sorted and unique; nil = every port
@@ -96,8 +98,8 @@ func (p *XDPUDPPorts) parseSettings() (*settings, error) {
 	if s.exclude, err = newNameFilter("interfaces_exclude", p.InterfacesExclude); err != nil {
 		return nil, err
 	}
-	if s.mode, err = oneOf("xdp_mode", p.XDPMode, "auto", "native", "generic", "offload"); err != nil {
-		return nil, err
+	if s.mode, err = bpf.ParseMode(p.XDPMode); err != nil {
+		return nil, fmt.Errorf("xdp_mode: %w", err)
 	}
 	if len(p.PortRoles) == 0 {
 		return nil, errors.New(`port_roles: empty; list "destination", "source" or both`)

@@ -266,7 +266,7 @@ func (p *XDPUDPPorts) attach(it *iface, a *netlink.LinkAttrs) {
 		}
 		p.Log.Warnf("interface %s: replaced program id %d, left attached by an earlier run that did not stop cleanly", a.Name, x.ProgId)
 	}
-	att, err := it.counters.Attach(a.Index, mustMode(p.settings.mode))
+	att, err := it.counters.Attach(a.Index, p.settings.mode)
 	if err != nil {
 		p.report(it, attachError(a.Name, err))
 		return
@@ -316,14 +316,6 @@ func (p *XDPUDPPorts) closeAll() {
 		}
 	})
 	p.ifaces = nil
-}
-
-func mustMode(s string) bpf.Mode {
-	m, err := bpf.ParseMode(s)
-	if err != nil {
-		panic(err) // validated by Init
-	}
-	return m
 }
 
 // programName returns an XDP program's name, "" if it cannot be read

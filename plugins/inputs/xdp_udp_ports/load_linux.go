@@ -70,7 +70,7 @@ func (p *XDPUDPPorts) adopt(it *iface, att *bpf.Attachment, a *netlink.LinkAttrs
 	if x := a.Xdp; x != nil && x.Attached && x.ProgId == uint32(att.ProgramID()) {
 		mode, known = attachedModes[x.AttachMode]
 	}
-	want := mustMode(p.settings.mode)
+	want := p.settings.mode
 	if !known || (want != bpf.ModeAuto && want != mode) {
 		if err := att.Detach(); err != nil {
 			p.Log.Debugf("detaching the pinned program from %s: %v", it.name, err)
