@@ -225,7 +225,7 @@ func (ln *floodLane) attach(l *bpf.Loader, base *Baselines, p *testnet.Pair, dev
 		ln.counters = c
 		var a *bpf.Attachment
 		err = p.InReceiver(func() (err error) {
-			a, err = c.Attach(idx, cfg.Mode)
+			a, err = c.Attach(bpf.Target{Ifindex: idx, XDP: true, Mode: cfg.Mode})
 			return err
 		})
 		if err != nil {

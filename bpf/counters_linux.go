@@ -15,11 +15,11 @@ import (
 type Counters struct {
 	layout  Layout
 	spec    *ebpf.CollectionSpec // configured, shared, read-only: loads a variant
-	variant Variant              // the variant attach starts with
+	variant Variant              // the XDP variant attach starts with
 	fragsOK bool
-	netlink bool // attach through netlink (see Loader.NetlinkAttach)
+	loader  *Loader // how the kernel attaches (netlink, legacy TC) and shared state
 	maps    map[string]*ebpf.Map
-	progs   [2]*ebpf.Program
+	progs   [numVariants]*ebpf.Program
 
 	mem   []byte    // mmap of the counter array
 	slots []Counter // mem viewed as slots

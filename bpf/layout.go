@@ -17,6 +17,8 @@ type Config struct {
 	// Otherwise the plain one is used and xdp.frags only where the
 	// interface needs it (ERANGE on attach).
 	Frags bool
+	// Frame is where frames start on the link (FrameForLink tells).
+	Frame Frame
 }
 
 // Role says which port of a UDP header a counter is for.
@@ -53,6 +55,7 @@ type Layout struct {
 	PortSlots   int      // slots per role: 65536, or len(Ports)+1 ("other" last)
 	SrcBase     int      // first source slot in a block; 0 = source not counted
 	SlotsPerCPU int      // block size, a multiple of 4 slots (one cache line)
+	Frame       Frame    // where frames start: a constant of the program
 }
 
 // NewLayout computes the layout for cfg on a machine with cpus possible CPUs.
@@ -60,7 +63,7 @@ func NewLayout(cfg Config, cpus int) (Layout, error) {
 	if cpus < 1 {
 		return Layout{}, fmt.Errorf("invalid CPU count %d", cpus)
 	}
-	l := Layout{CPUs: cpus, PortSlots: DensePortSlots}
+	l := Layout{CPUs: cpus, PortSlots: DensePortSlots, Frame: cfg.Frame}
 	if len(cfg.Ports) > 0 {
 		l.Ports = slices.Clone(cfg.Ports)
 		slices.Sort(l.Ports)

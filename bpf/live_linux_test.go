@@ -7,8 +7,9 @@ import (
 	"github.com/xdp-udp-ports/xdp_udp_ports/internal/testnet"
 )
 
-// attachIn loads cfg and attaches it in mode to the receiver's veth end.
-func attachIn(t *testing.T, p *testnet.Pair, cfg bpf.Config, mode bpf.Mode) (*bpf.Counters, *bpf.Attachment) {
+// attachIn loads cfg and attaches it at tg to the receiver's veth end
+// (tg.Ifindex is filled in).
+func attachIn(t *testing.T, p *testnet.Pair, cfg bpf.Config, tg bpf.Target) (*bpf.Counters, *bpf.Attachment) {
 	t.Helper()
 	l, err := bpf.NewLoader()
 	if err != nil {
@@ -21,7 +22,8 @@ func attachIn(t *testing.T, p *testnet.Pair, cfg bpf.Config, mode bpf.Mode) (*bp
 	t.Cleanup(func() { c.Close() })
 	var a *bpf.Attachment
 	err = p.InReceiver(func() (err error) {
-		a, err = c.Attach(p.ReceiverIndex, mode)
+		tg.Ifindex = p.ReceiverIndex
+		a, err = c.Attach(tg)
 		return err
 	})
 	if err != nil {
@@ -30,6 +32,9 @@ func attachIn(t *testing.T, p *testnet.Pair, cfg bpf.Config, mode bpf.Mode) (*bp
 	t.Cleanup(func() { a.Close() })
 	return c, a
 }
+
+// nativeXDP is the ingress XDP hook in native mode.
+var nativeXDP = bpf.Target{XDP: true, Mode: bpf.ModeNative}
 
 // settled returns c's snapshot once its frame count stops changing.
 func settled(c *bpf.Counters) bpf.Snapshot {
@@ -40,9 +45,9 @@ func settled(c *bpf.Counters) bpf.Snapshot {
 
 func TestLiveNative(t *testing.T) {
 	p := testnet.NewPair(t, testnet.Options{})
-	c, a := attachIn(t, p, bpf.Config{CountSource: true}, bpf.ModeNative)
-	if a.Mode != bpf.ModeNative || a.Variant != bpf.Plain {
-		t.Fatalf("attached %v %v, want native xdp", a.Mode, a.Variant)
+	c, a := attachIn(t, p, bpf.Config{CountSource: true}, nativeXDP)
+	if a.Hook != bpf.HookXDPNative || a.Variant != bpf.Plain {
+		t.Fatalf("attached %v %v, want native xdp", a.Hook, a.Variant)
 	}
 	sent := []testnet.Datagrams{
 		{Dst: p.ReceiverV4, Port: 53, SrcPort: 40053, Count: 7, Payload: 10},
@@ -84,9 +89,9 @@ func TestLiveNative(t *testing.T) {
 
 func TestLiveJumboNative(t *testing.T) {
 	p := testnet.NewPair(t, testnet.Options{MTU: 9000})
-	c, a := attachIn(t, p, bpf.Config{}, bpf.ModeNative)
-	if a.Mode != bpf.ModeNative || a.Variant != bpf.Frags {
-		t.Fatalf("attached %v %v, want native xdp.frags (plain is refused with ERANGE at MTU 9000)", a.Mode, a.Variant)
+	c, a := attachIn(t, p, bpf.Config{}, nativeXDP)
+	if a.Hook != bpf.HookXDPNative || a.Variant != bpf.Frags {
+		t.Fatalf("attached %v %v, want native xdp.frags (plain is refused with ERANGE at MTU 9000)", a.Hook, a.Variant)
 	}
 	const payload = 9000 - 20 - 8 // one 9000-byte IPv4 packet, not fragmented
 	p.MustSend(t, testnet.Datagrams{Dst: p.ReceiverV4, Port: 9999, Count: 1, Payload: payload})

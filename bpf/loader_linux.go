@@ -13,10 +13,12 @@ import (
 // Loader holds the parsed program (the ELF is parsed once) and what the
 // running kernel supports. It is safe for concurrent use.
 type Loader struct {
-	spec    *ebpf.CollectionSpec
-	cpus    int
-	frags   bool
-	netlink bool // attach through netlink: no XDP bpf_link (Linux < 5.9)
+	spec     *ebpf.CollectionSpec
+	cpus     int
+	frags    bool
+	netlink  bool // attach XDP through netlink: no XDP bpf_link (Linux < 5.9)
+	legacyTC bool // attach TC as clsact filters: tcx forced off (tests)
+	qdiscs   *qdiscs
 
 	mu         sync.Mutex
 	configured map[string]*ebpf.CollectionSpec // by layout; read-only
@@ -36,8 +38,8 @@ func NewLoader() (*Loader, error) {
 		return nil, fmt.Errorf("counting possible CPUs: %w", err)
 	}
 	return &Loader{
-		spec: spec, cpus: cpus, frags: probeFrags(), netlink: useNetlink(),
-		configured: map[string]*ebpf.CollectionSpec{},
+		spec: spec, cpus: cpus, frags: probeFrags(), netlink: useNetlink(), legacyTC: forceLegacyTC(),
+		qdiscs: newQdiscs(), configured: map[string]*ebpf.CollectionSpec{},
 	}, nil
 }
 
@@ -73,8 +75,9 @@ func probeFrags() bool {
 // fragsFlag is BPF_F_XDP_HAS_FRAGS.
 const fragsFlag = 1 << 5
 
-// Load creates the maps for cfg and loads the program variant it starts
-// with. Each call makes an independent instance with its own counters.
+// Load creates the maps for cfg. Each call makes an independent instance
+// with its own counters; its programs are loaded when first attached (or
+// by Program), and share its maps.
 func (l *Loader) Load(cfg Config) (*Counters, error) {
 	layout, err := l.Layout(cfg)
 	if err != nil {
@@ -84,15 +87,14 @@ func (l *Loader) Load(cfg Config) (*Counters, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Counters{layout: layout, spec: spec, variant: Plain, netlink: l.netlink}
-	if cfg.Frags && l.frags {
-		c.variant = Frags
+	c := l.newCounters(layout, spec, cfg)
+	coll, err := ebpf.NewCollectionWithOptions(&ebpf.CollectionSpec{
+		Maps: spec.Maps, Variables: spec.Variables, Types: spec.Types, ByteOrder: spec.ByteOrder,
+	}, ebpf.CollectionOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("creating the counter maps: %w", err)
 	}
-	c.fragsOK = l.frags
-	if _, err := c.Program(c.variant); err != nil {
-		c.Close()
-		return nil, err
-	}
+	c.maps = coll.Maps
 	if err := c.mmap(); err != nil {
 		c.Close()
 		return nil, err
@@ -100,11 +102,19 @@ func (l *Loader) Load(cfg Config) (*Counters, error) {
 	return c, nil
 }
 
+func (l *Loader) newCounters(layout Layout, spec *ebpf.CollectionSpec, cfg Config) *Counters {
+	c := &Counters{layout: layout, spec: spec, variant: Plain, fragsOK: l.frags, loader: l}
+	if cfg.Frags && l.frags {
+		c.variant = Frags
+	}
+	return c
+}
+
 // configuredSpec returns the program configured for layout. Instances
 // with the same layout share it (it holds a 128 KiB table): a host with
 // hundreds of interfaces keeps one copy.
 func (l *Loader) configuredSpec(layout Layout) (*ebpf.CollectionSpec, error) {
-	key := fmt.Sprint(layout.CPUs, layout.SlotsPerCPU, layout.SrcBase, layout.Ports)
+	key := fmt.Sprint(layout.CPUs, layout.SlotsPerCPU, layout.SrcBase, layout.Frame, layout.Ports)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if spec := l.configured[key]; spec != nil {
@@ -127,6 +137,7 @@ func configure(spec *ebpf.CollectionSpec, l Layout) error {
 		xdpUdpPortsVarSrcBase:     uint32(l.SrcBase),
 		xdpUdpPortsVarCountSource: boolByte(l.SrcBase != 0),
 		xdpUdpPortsVarUsePortSlot: boolByte(!l.Dense()),
+		xdpUdpPortsVarFrameStart:  uint8(l.Frame),
 	}
 	if !l.Dense() {
 		table := make([]uint16, DensePortSlots)
@@ -157,11 +168,14 @@ func boolByte(b bool) uint8 {
 	return 0
 }
 
-var programNames = [...]string{Plain: xdpUdpPortsProgXdpUdpPorts, Frags: xdpUdpPortsProgXdpUdpFrags}
+var programNames = [...]string{Plain: xdpUdpPortsProgXdpUdpPorts, Frags: xdpUdpPortsProgXdpUdpFrags, TC: xdpUdpPortsProgTcUdpPorts}
 
 // Program returns the loaded program of variant v, loading it on first use
 // so that it shares this instance's maps.
 func (c *Counters) Program(v Variant) (*ebpf.Program, error) {
+	if v < 0 || v >= numVariants {
+		return nil, fmt.Errorf("invalid program variant %d", int(v))
+	}
 	if c.progs[v] != nil {
 		return c.progs[v], nil
 	}
@@ -184,9 +198,6 @@ func (c *Counters) Program(v Variant) (*ebpf.Program, error) {
 			return nil, fmt.Errorf("loading %s program: %w (verifier log: %+v)", v, err, verr)
 		}
 		return nil, fmt.Errorf("loading %s program: %w", v, err)
-	}
-	if c.maps == nil {
-		c.maps = coll.Maps
 	}
 	c.progs[v] = coll.Programs[programNames[v]]
 	return c.progs[v], nil

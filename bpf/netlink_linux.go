@@ -15,8 +15,8 @@ import (
 // Kernels before 5.9 cannot attach XDP through a bpf_link. There the
 // program is attached through netlink, never replacing another program
 // (XDP_FLAGS_UPDATE_IF_NOEXIST). Unlike a bpf_link, such an attachment
-// outlives the process: after a SIGKILL it stays until the next start
-// replaces it (ReplaceStale).
+// outlives the process: after a SIGKILL it stays until the next start,
+// which replaces it only if no live process holds its ownership lock.
 
 // forceNetlinkEnv makes the loader use netlink attachments on any kernel,
 // to test that path.
@@ -50,32 +50,82 @@ var netlinkModeFlags = map[Mode]int{
 	ModeOffload: unix.XDP_FLAGS_HW_MODE,
 }
 
-// netlinkAttachment is a program attached through netlink.
-type netlinkAttachment struct {
+// netlinkXDP is a program attached through netlink. Its ownership lock
+// (owner_linux.go) tells a later instance that it belongs to a live process.
+type netlinkXDP struct {
 	ifindex int
 	prog    ebpf.ProgramID
 	program *ebpf.Program // owned by the Counters; nil when adopted
-	pinned  string        // the program's pin, if pinned: then Close leaves it attached
+	pinned  string        // the program's pin, if pinned: then release leaves it attached
+	lock    *ownerLock
 }
 
-func attachNetlink(prog *ebpf.Program, ifindex int, mode Mode) (*netlinkAttachment, error) {
+// attachNetlink attaches prog to ifindex through netlink, never over
+// another program, after taking the interface's XDP ownership lock. A
+// program of ours that is attached there while nobody holds the lock was
+// left by an instance that died: it is replaced, and its id returned.
+func attachNetlink(prog *ebpf.Program, ifindex int, mode Mode) (*netlinkXDP, ebpf.ProgramID, error) {
 	l, err := netlink.LinkByIndex(ifindex)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	info, err := prog.Info()
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	id, _ := info.ID()
-	if err := netlink.LinkSetXdpFdWithFlags(l, prog.FD(), unix.XDP_FLAGS_UPDATE_IF_NOEXIST|netlinkModeFlags[mode]); err != nil {
-		return nil, fmt.Errorf("netlink XDP attach: %w", err)
+	lock, err := lockOwner(ifindex, "xdp", fmt.Sprintf("the XDP program on %s", l.Attrs().Name))
+	if err != nil {
+		return nil, 0, err
 	}
-	return &netlinkAttachment{ifindex: ifindex, prog: id, program: prog}, nil
+	var replaced ebpf.ProgramID
+	if x := l.Attrs().Xdp; x != nil && x.Attached && OwnProgramName(programName(ebpf.ProgramID(x.ProgId))) {
+		if err := detachNetlink(ifindex, ebpf.ProgramID(x.ProgId)); err != nil {
+			lock.release()
+			return nil, 0, fmt.Errorf("replacing program id %d left attached by an instance that died: %w", x.ProgId, err)
+		}
+		replaced = ebpf.ProgramID(x.ProgId)
+	}
+	if err := netlink.LinkSetXdpFdWithFlags(l, prog.FD(), unix.XDP_FLAGS_UPDATE_IF_NOEXIST|netlinkModeFlags[mode]); err != nil {
+		lock.release()
+		return nil, 0, fmt.Errorf("netlink XDP attach: %w", err)
+	}
+	return &netlinkXDP{ifindex: ifindex, prog: id, program: prog, lock: lock}, replaced, nil
 }
 
-// detach removes the program if it is still the one attached.
-func (n *netlinkAttachment) detach() error {
+func (n *netlinkXDP) programID() ebpf.ProgramID { return n.prog }
+
+// check compares the interface's XDP program with ours.
+func (n *netlinkXDP) check(a *Attachment) error {
+	if xdpProgram(n.ifindex) == n.prog {
+		return nil
+	}
+	return &DetachedError{Hook: a.Hook, Dir: a.Dir, Prog: n.prog, Now: occupants(a)}
+}
+
+func (n *netlinkXDP) pin(dir string) error {
+	if n.program == nil {
+		return nil // adopted: pinned already
+	}
+	path := pinPath(dir, pinProg)
+	if err := n.program.Pin(path); err != nil {
+		return fmt.Errorf("pinning the XDP program: %w", err)
+	}
+	n.pinned = path
+	return nil
+}
+
+func (n *netlinkXDP) release() error {
+	defer n.lock.release()
+	if n.pinned != "" {
+		return nil
+	}
+	return detachNetlink(n.ifindex, n.prog)
+}
+
+// detach removes the pin and the program if it is still the one attached.
+func (n *netlinkXDP) detach() error {
+	defer n.lock.release()
 	if n.pinned != "" {
 		if err := os.Remove(n.pinned); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
@@ -83,6 +133,19 @@ func (n *netlinkAttachment) detach() error {
 		n.pinned = ""
 	}
 	return detachNetlink(n.ifindex, n.prog)
+}
+
+// xdpProgram returns the id of the XDP program attached to ifindex, 0 if
+// none (or the interface is gone).
+func xdpProgram(ifindex int) ebpf.ProgramID {
+	l, err := netlink.LinkByIndex(ifindex)
+	if err != nil {
+		return 0
+	}
+	if x := l.Attrs().Xdp; x != nil && x.Attached {
+		return ebpf.ProgramID(x.ProgId)
+	}
+	return 0
 }
 
 // IFLA_XDP_ATTACHED values to the flags that detach in that mode.
@@ -106,18 +169,12 @@ func detachNetlink(ifindex int, prog ebpf.ProgramID) error {
 
 // OwnProgramName reports whether name is one of this program's names.
 func OwnProgramName(name string) bool {
-	return name == programNames[Plain] || name == programNames[Frags]
-}
-
-// ReplaceStale detaches a program of ours that a crashed earlier run left
-// attached through netlink (kernels without XDP bpf_link). It does nothing
-// where attachments are bpf_links: those die with their process, so a
-// program of ours there belongs to another running instance.
-func (l *Loader) ReplaceStale(ifindex int, prog ebpf.ProgramID, name string) (bool, error) {
-	if !l.netlink || !OwnProgramName(name) {
-		return false, nil
+	for _, n := range programNames {
+		if name == n {
+			return true
+		}
 	}
-	return true, detachNetlink(ifindex, prog)
+	return false
 }
 
 // detachEverywhere detaches prog from every interface (of the calling

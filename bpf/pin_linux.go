@@ -21,9 +21,14 @@ const (
 	pinCounters = "counters"
 	pinBSS      = "bss"
 	pinRodata   = "rodata"
-	pinLink     = "link"
-	pinProg     = "prog" // the program, where attached through netlink
+	pinLink     = "link" // the bpf_link (XDP, tcx)
+	// PinState is the file name a caller may pin state of its own under,
+	// beside the counters (RemovePins removes it too).
+	PinState = "state"
+	pinProg  = "prog" // the program, where attached through netlink or as a clsact filter
 )
+
+func pinPath(dir, name string) string { return filepath.Join(dir, name) }
 
 var pinnedMaps = map[string]string{
 	pinCounters: xdpUdpPortsMapCounters,
@@ -39,7 +44,7 @@ var ErrPinMismatch = errors.New("pinned state does not match this program and co
 // pinned instance is adopted only if it is equal.
 func fingerprint(l Layout) []byte {
 	buf := slices.Clone(_XdpUdpPortsBytes)
-	for _, v := range []int{l.CPUs, l.PortSlots, l.SrcBase, l.SlotsPerCPU} {
+	for _, v := range []int{l.CPUs, l.PortSlots, l.SrcBase, l.SlotsPerCPU, int(l.Frame)} {
 		buf = binary.LittleEndian.AppendUint64(buf, uint64(v))
 	}
 	for _, port := range l.Ports {
@@ -64,29 +69,30 @@ func (c *Counters) Pin(dir string) error {
 		return fmt.Errorf("writing the fingerprint: %w", err)
 	}
 	for file, name := range pinnedMaps {
-		if err := c.maps[name].Pin(filepath.Join(dir, file)); err != nil {
+		if err := c.maps[name].Pin(pinPath(dir, file)); err != nil {
 			return fmt.Errorf("pinning map %s: %w", name, err)
 		}
 	}
 	// The fingerprint goes last: a directory without it is incomplete and
 	// never adopted.
-	if err := meta.Pin(filepath.Join(dir, pinMeta)); err != nil {
+	if err := meta.Pin(pinPath(dir, pinMeta)); err != nil {
 		return fmt.Errorf("pinning the fingerprint: %w", err)
 	}
 	return nil
 }
 
 // LoadPinned adopts the instance pinned in dir by Pin, with the attachment
-// pinned there if any (its Mode is unknown here: ModeAuto; a netlink
-// attachment is taken to be on ifindex). It returns fs.ErrNotExist if
-// nothing complete is pinned and ErrPinMismatch if the pins were made for
-// another program or configuration.
-func (l *Loader) LoadPinned(dir string, cfg Config, ifindex int) (*Counters, *Attachment, error) {
+// pinned there if any, taken to be at direction d of ifindex (the Hook of
+// an XDP attachment is not known here: HookNone, for the caller to find
+// out). It returns fs.ErrNotExist if nothing complete is pinned and
+// ErrPinMismatch if the pins were made for another program or
+// configuration.
+func (l *Loader) LoadPinned(dir string, cfg Config, ifindex int, d Direction) (*Counters, *Attachment, error) {
 	layout, err := l.Layout(cfg)
 	if err != nil {
 		return nil, nil, err
 	}
-	meta, err := ebpf.LoadPinnedMap(filepath.Join(dir, pinMeta), nil)
+	meta, err := ebpf.LoadPinnedMap(pinPath(dir, pinMeta), nil)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -103,12 +109,10 @@ func (l *Loader) LoadPinned(dir string, cfg Config, ifindex int) (*Counters, *At
 	if err != nil {
 		return nil, nil, err
 	}
-	c := &Counters{layout: layout, spec: spec, maps: map[string]*ebpf.Map{}, fragsOK: l.frags, netlink: l.netlink}
-	if cfg.Frags && l.frags {
-		c.variant = Frags
-	}
+	c := l.newCounters(layout, spec, cfg)
+	c.maps = map[string]*ebpf.Map{}
 	for file, name := range pinnedMaps {
-		m, err := ebpf.LoadPinnedMap(filepath.Join(dir, file), nil)
+		m, err := ebpf.LoadPinnedMap(pinPath(dir, file), nil)
 		if err != nil {
 			c.Close()
 			return nil, nil, fmt.Errorf("loading pinned map %s: %w", name, err)
@@ -119,7 +123,7 @@ func (l *Loader) LoadPinned(dir string, cfg Config, ifindex int) (*Counters, *At
 		c.Close()
 		return nil, nil, err
 	}
-	a, err := loadPinnedAttachment(dir, ifindex)
+	a, err := l.loadPinnedAttachment(dir, ifindex, d)
 	if err != nil {
 		c.Close()
 		return nil, nil, err
@@ -127,18 +131,22 @@ func (l *Loader) LoadPinned(dir string, cfg Config, ifindex int) (*Counters, *At
 	return c, a, nil
 }
 
-// loadPinnedAttachment loads the link (or, for netlink attachments, the
-// program) pinned in dir; nil if there is none.
-func loadPinnedAttachment(dir string, ifindex int) (*Attachment, error) {
-	a := &Attachment{Mode: ModeAuto, Variant: Plain}
-	lk, err := link.LoadPinnedLink(filepath.Join(dir, pinLink), nil)
+// loadPinnedAttachment loads the link (or, for netlink XDP and clsact
+// filter attachments, the program) pinned in dir; nil if there is none or
+// its program is no longer attached at ifindex.
+func (l *Loader) loadPinnedAttachment(dir string, ifindex int, d Direction) (*Attachment, error) {
+	a := &Attachment{Dir: d, Ifindex: ifindex}
+	lk, err := link.LoadPinnedLink(pinPath(dir, pinLink), nil)
 	switch {
 	case err == nil:
-		a.link = lk
+		a.impl = &bpfLink{link: lk}
+		if info, err := lk.Info(); err == nil && info.TCX() != nil {
+			a.Hook = HookTCX
+		}
 	case !errors.Is(err, fs.ErrNotExist):
 		return nil, fmt.Errorf("loading the pinned link: %w", err)
 	default:
-		path := filepath.Join(dir, pinProg)
+		path := pinPath(dir, pinProg)
 		prog, err := ebpf.LoadPinnedProgram(path, nil)
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, nil
@@ -152,87 +160,56 @@ func loadPinnedAttachment(dir string, ifindex int) (*Attachment, error) {
 			return nil, err
 		}
 		id, _ := info.ID()
-		a.nl = &netlinkAttachment{ifindex: ifindex, prog: id, pinned: path}
-	}
-	if prog, err := ebpf.NewProgramFromID(a.ProgramID()); err == nil {
-		if pi, err := prog.Info(); err == nil && pi.Name == programNames[Frags] {
-			a.Variant = Frags
+		if prog.Type() == ebpf.SchedCLS {
+			f, err := l.qdiscs.adoptFilter(id, ifindex, d)
+			if err != nil || f == nil {
+				return nil, err
+			}
+			f.pinned = path
+			a.Hook, a.impl = HookTC, f
+		} else {
+			lock, err := lockOwner(ifindex, "xdp", fmt.Sprintf("the XDP program on ifindex %d", ifindex))
+			if err != nil {
+				return nil, err
+			}
+			a.impl = &netlinkXDP{ifindex: ifindex, prog: id, pinned: path, lock: lock}
 		}
-		prog.Close()
+	}
+	a.Variant = Plain
+	if a.Hook == HookTC || a.Hook == HookTCX {
+		a.Variant = TC
+	} else if name := programName(a.ProgramID()); name == programNames[Frags] {
+		a.Variant = Frags
 	}
 	return a, nil
 }
 
-// Pin pins the attachment's link (for netlink attachments, its program)
-// in dir: it then stays attached when the process exits, until Detach or
-// RemovePins.
-func (a *Attachment) Pin(dir string) error {
-	if a.nl != nil {
-		path := filepath.Join(dir, pinProg)
-		if err := a.nl.program.Pin(path); err != nil {
-			return fmt.Errorf("pinning the XDP program: %w", err)
-		}
-		a.nl.pinned = path
-		return nil
-	}
-	if err := a.link.Pin(filepath.Join(dir, pinLink)); err != nil {
-		return fmt.Errorf("pinning the XDP link: %w", err)
-	}
-	return nil
-}
-
-// ProgramID returns the id of the attached program.
-func (a *Attachment) ProgramID() ebpf.ProgramID {
-	if a.nl != nil {
-		return a.nl.prog
-	}
-	info, err := a.link.Info()
-	if err != nil {
-		return 0
-	}
-	return info.Program
-}
-
-// Detach detaches the program, removes its pin, if any, and releases the
-// attachment.
-func (a *Attachment) Detach() error {
-	switch {
-	case a == nil:
-		return nil
-	case a.nl != nil:
-		err := a.nl.detach()
-		a.nl = nil
-		return err
-	case a.link != nil:
-		err := detach(a.link)
-		a.link = nil
-		return err
-	}
-	return nil
-}
-
-func detach(l link.Link) error {
-	var errs []error
-	if err := l.Detach(); err != nil && !errors.Is(err, ebpf.ErrNotSupported) {
-		errs = append(errs, err)
-	}
-	return errors.Join(append(errs, l.Unpin(), l.Close())...)
-}
-
-// RemovePins detaches a pinned link in dir, removes the pinned maps and
-// the directory. Entries it does not know are left alone (and then so is
-// the directory).
+// RemovePins detaches a pinned link or program in dir, removes the pinned
+// maps and the directory. Entries it does not know are left alone (and then
+// so is the directory).
 func RemovePins(dir string) error {
 	var errs []error
-	if a, err := loadPinnedAttachment(dir, 0); err != nil {
-		errs = append(errs, err)
-	} else if a != nil && a.nl != nil {
-		errs = append(errs, detachEverywhere(a.nl.prog))
-	} else if a != nil {
-		errs = append(errs, a.Detach())
+	if lk, err := link.LoadPinnedLink(pinPath(dir, pinLink), nil); err == nil {
+		errs = append(errs, (&bpfLink{link: lk}).detach())
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		errs = append(errs, fmt.Errorf("loading the pinned link: %w", err))
 	}
-	for _, file := range []string{pinMeta, pinCounters, pinBSS, pinRodata, pinLink, pinProg} {
-		if err := os.Remove(filepath.Join(dir, file)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if prog, err := ebpf.LoadPinnedProgram(pinPath(dir, pinProg), nil); err == nil {
+		info, ierr := prog.Info()
+		if ierr == nil {
+			id, _ := info.ID()
+			if prog.Type() == ebpf.SchedCLS {
+				errs = append(errs, removeFiltersEverywhere(id))
+			} else {
+				errs = append(errs, detachEverywhere(id))
+			}
+		}
+		errs = append(errs, ierr, prog.Close())
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		errs = append(errs, fmt.Errorf("loading the pinned program: %w", err))
+	}
+	for _, file := range []string{pinMeta, pinCounters, pinBSS, pinRodata, pinLink, pinProg, PinState} {
+		if err := os.Remove(pinPath(dir, file)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			errs = append(errs, err)
 		}
 	}

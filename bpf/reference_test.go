@@ -27,10 +27,60 @@ func (v verdict) String() string {
 // of the frame's first (linear) buffer: headers are read from it (rule 8);
 // first >= len(frame) means one buffer.
 func reference(frame []byte, first int) verdict {
-	v := verdict{Bytes: uint64(len(frame))} // rule 1 and "bytes": the whole frame
+	return refParse(frame, first, bpf.FrameEthernet, 0).verdict(len(frame))
+}
+
+// refParsed is what the rules make of a frame, and for the GSO rule where
+// its L4 header starts (0: no IP header) and its protocol.
+type refParsed struct {
+	class    bpf.Class
+	src, dst uint16
+	l4       int
+	proto    uint8
+}
+
+func (p refParsed) verdict(bytes int) verdict {
+	return verdict{Class: p.class, Src: p.src, Dst: p.dst, Bytes: uint64(bytes)}
+}
+
+// refParse applies the rules to a frame that starts at start, with
+// metaTags VLAN tags held in packet metadata (TC only).
+func refParse(frame []byte, first int, start bpf.Frame, metaTags int) refParsed {
 	hdrs := frame[:min(first, len(frame))]
-	v.Class, v.Src, v.Dst = refEthernet(hdrs)
-	return v
+	if start == bpf.FrameIP {
+		return refIP(hdrs)
+	}
+	return refEthernet(hdrs, metaTags)
+}
+
+// hdrLen is the header bytes each GSO segment repeats (the TC rules): link
+// + IP (+ extension headers) + L4 header (UDP 8, TCP data offset x 4).
+func (p refParsed) hdrLen(frame []byte) int {
+	switch {
+	case p.l4 == 0:
+		return 0
+	case p.proto == protoUDP:
+		return p.l4 + 8
+	case p.proto == protoTCP && p.l4+20 <= len(frame):
+		return p.l4 + int(frame[p.l4+12]>>4)*4
+	}
+	return p.l4
+}
+
+// refSegments applies the GSO rule to frame as it is on the wire (a tag
+// held in metadata in place): gso_segs if > 0, else
+// ceil((len - hdr) / gso_size) if gso_size > 0, else 1; and the bytes of
+// all segments, each with its own headers.
+func refSegments(p refParsed, frame []byte, gsoSegs, gsoSize uint32) (segs, bytes uint64) {
+	hdr := p.hdrLen(frame)
+	segs = 1
+	switch {
+	case gsoSegs > 0:
+		segs = uint64(gsoSegs)
+	case gsoSize > 0 && len(frame) > hdr:
+		segs = (uint64(len(frame)-hdr) + uint64(gsoSize) - 1) / uint64(gsoSize)
+	}
+	return segs, uint64(len(frame)) + (segs-1)*uint64(hdr)
 }
 
 // Protocol numbers the rules name.
@@ -41,6 +91,7 @@ const (
 	ether8021AD = 0x88A8
 
 	protoHopByHop = 0
+	protoTCP      = 6
 	protoUDP      = 17
 	protoRouting  = 43
 	protoFragment = 44
@@ -48,54 +99,80 @@ const (
 	protoDestOpts = 60
 )
 
-// refEthernet applies rules 2-4 and hands IP on.
-func refEthernet(b []byte) (bpf.Class, uint16, uint16) {
+var (
+	malformed = refParsed{class: bpf.ClassMalformed}
+	other     = refParsed{class: bpf.ClassOther}
+)
+
+// refEthernet applies rules 2-4 and hands IP on. metaTags tags in packet
+// metadata count first against V.
+func refEthernet(b []byte, metaTags int) refParsed {
 	if len(b) < 14 { // rule 2
-		return bpf.ClassMalformed, 0, 0
+		return malformed
 	}
 	etherType := be16(b, 12)
-	b = b[14:]
-	for range bpf.MaxVLANTags { // rule 3
+	off := 14
+	for range bpf.MaxVLANTags - metaTags { // rule 3
 		if etherType != ether8021Q && etherType != ether8021AD {
 			break
 		}
-		if len(b) < 4 {
-			return bpf.ClassMalformed, 0, 0
+		if len(b) < off+4 {
+			return malformed
 		}
-		etherType = be16(b, 2) // TCI, then the next EtherType
-		b = b[4:]
+		etherType = be16(b, off+2) // TCI, then the next EtherType
+		off += 4
 	}
 	switch etherType { // rule 4; a VLAN tag left after V tags lands here too
 	case etherIPv4:
-		return refIPv4(b)
+		return refIPv4(b, off)
 	case etherIPv6:
-		return refIPv6(b)
+		return refIPv6(b, off)
 	}
-	return bpf.ClassOther, 0, 0
+	return other
 }
 
-// refIPv4 applies rule 5.
-func refIPv4(b []byte) (bpf.Class, uint16, uint16) {
+// refIP applies the rule of links without a link-layer header: the IP
+// version is the first nibble.
+func refIP(b []byte) refParsed {
+	if len(b) < 1 {
+		return malformed
+	}
+	switch b[0] >> 4 {
+	case 4:
+		return refIPv4(b, 0)
+	case 6:
+		return refIPv6(b, 0)
+	}
+	return malformed
+}
+
+// refIPv4 applies rule 5 to the IPv4 header at off of frame f.
+func refIPv4(f []byte, off int) refParsed {
+	b := f[off:]
 	if len(b) < 20 {
-		return bpf.ClassMalformed, 0, 0
+		return malformed
 	}
 	version, ihl := b[0]>>4, int(b[0]&0x0f)
 	if version != 4 || ihl < 5 || ihl*4 > len(b) {
-		return bpf.ClassMalformed, 0, 0
+		return malformed
 	}
+	l4 := refParsed{l4: off + ihl*4, proto: b[9]}
 	if b[9] != protoUDP {
-		return bpf.ClassOther, 0, 0
+		l4.class = bpf.ClassOther
+		return l4
 	}
 	if be16(b, 6)&0x1fff != 0 { // fragment offset: the low 13 bits of flags+offset
-		return bpf.ClassFragment, 0, 0
+		l4.class = bpf.ClassFragment
+		return l4
 	}
-	return refUDP(b[ihl*4:])
+	return refUDP(f, l4)
 }
 
-// refIPv6 applies rule 6.
-func refIPv6(b []byte) (bpf.Class, uint16, uint16) {
+// refIPv6 applies rule 6 to the IPv6 header at base of frame f.
+func refIPv6(f []byte, base int) refParsed {
+	b := f[base:]
 	if len(b) < 40 {
-		return bpf.ClassMalformed, 0, 0
+		return malformed
 	}
 	next := b[6]
 	off := 40 // may run past len(b): only fixed parts are checked
@@ -110,7 +187,7 @@ func refIPv6(b []byte) (bpf.Class, uint16, uint16) {
 			break
 		}
 		if off+fixed > len(b) {
-			return bpf.ClassMalformed, 0, 0
+			return malformed
 		}
 		h := b[off:]
 		var size int
@@ -120,9 +197,9 @@ func refIPv6(b []byte) (bpf.Class, uint16, uint16) {
 		case protoFragment:
 			if be16(h, 2)>>3 > 0 { // 13-bit offset above 2 reserved bits and M
 				if h[0] == protoUDP {
-					return bpf.ClassFragment, 0, 0
+					return refParsed{class: bpf.ClassFragment}
 				}
-				return bpf.ClassOther, 0, 0
+				return other
 			}
 			size = 8
 		default:
@@ -131,21 +208,22 @@ func refIPv6(b []byte) (bpf.Class, uint16, uint16) {
 		next = h[0]
 		off += size
 	}
+	l4 := refParsed{l4: base + off, proto: next}
 	if next != protoUDP {
-		return bpf.ClassOther, 0, 0
+		l4.class = bpf.ClassOther
+		return l4
 	}
-	if off > len(b) {
-		return bpf.ClassMalformed, 0, 0 // rule 7: no UDP bytes left at all
-	}
-	return refUDP(b[off:])
+	return refUDP(f, l4) // rule 7; off may be past the end: no UDP bytes at all
 }
 
-// refUDP applies rule 7.
-func refUDP(b []byte) (bpf.Class, uint16, uint16) {
-	if len(b) < 8 {
-		return bpf.ClassMalformed, 0, 0
+// refUDP applies rule 7 to the UDP header at p.l4 of frame f.
+func refUDP(f []byte, p refParsed) refParsed {
+	if len(f) < p.l4+8 {
+		p.class = bpf.ClassMalformed
+		return p
 	}
-	return bpf.ClassUDP, be16(b, 0), be16(b, 2)
+	p.class, p.src, p.dst = bpf.ClassUDP, be16(f, p.l4), be16(f, p.l4+2)
+	return p
 }
 
 func be16(b []byte, off int) uint16 { return binary.BigEndian.Uint16(b[off:]) }

@@ -35,20 +35,24 @@ func tallyOf(s *bpf.Snapshot) tally {
 
 // add counts one frame the way the README says an instance with layout l
 // counts it.
-func (t *tally) add(v verdict, l bpf.Layout) {
-	one := bpf.Counter{Packets: 1, Bytes: v.Bytes}
+func (t *tally) add(v verdict, l bpf.Layout) { t.addSegments(v, 1, l) }
+
+// addSegments counts a packet that stands for n segments of v.Bytes bytes
+// in all (one GSO packet at TC).
+func (t *tally) addSegments(v verdict, n uint64, l bpf.Layout) {
+	one := bpf.Counter{Packets: n, Bytes: v.Bytes}
 	s := &t.Summary
-	s.Packets++
+	s.Packets += n
 	s.Bytes += v.Bytes
 	switch v.Class {
 	case bpf.ClassFragment:
-		s.UDPFragments++
+		s.UDPFragments += n
 	case bpf.ClassOther:
-		s.OtherPackets++
+		s.OtherPackets += n
 	case bpf.ClassMalformed:
-		s.MalformedPackets++
+		s.MalformedPackets += n
 	case bpf.ClassUDP:
-		s.UDPPackets++
+		s.UDPPackets += n
 		s.UDPBytes += v.Bytes
 		addPort(t.Dst, &t.DstOther, v.Dst, one, l)
 		if l.SrcBase != 0 {

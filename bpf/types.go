@@ -77,7 +77,7 @@ func ParseMode(s string) (Mode, error) {
 	return 0, fmt.Errorf("unknown XDP mode %q (want auto, native, generic or offload)", s)
 }
 
-// Variant is one of the two programs built from the same source.
+// Variant is one of the programs built from the same source.
 type Variant int
 
 // Program variants.
@@ -87,13 +87,86 @@ const (
 	// Frags is the SEC("xdp.frags") program: multi-buffer aware, length
 	// from bpf_xdp_get_buff_len. Needed where the MTU exceeds a page.
 	Frags
+	// TC is the SEC("tc") program for tcx and legacy clsact filters, both
+	// directions: length from skb->len, segments of GSO/GRO packets
+	// counted one by one.
+	TC
+	numVariants
 )
 
+var variantNames = [...]string{Plain: "xdp", Frags: "xdp.frags", TC: "tc"}
+
 func (v Variant) String() string {
-	if v == Frags {
-		return "xdp.frags"
+	if v >= 0 && v < numVariants {
+		return variantNames[v]
 	}
-	return "xdp"
+	return fmt.Sprintf("Variant(%d)", int(v))
+}
+
+// Direction is which way the packets a program sees travel.
+type Direction int
+
+// Directions.
+const (
+	Ingress Direction = iota
+	Egress
+)
+
+func (d Direction) String() string {
+	if d == Egress {
+		return "egress"
+	}
+	return "ingress"
+}
+
+// Hook is where a program really runs, as the hook tag names it.
+type Hook int
+
+// Hooks. HookNone is no hook (nothing attached).
+const (
+	HookNone Hook = iota
+	HookXDPNative
+	HookXDPGeneric
+	HookXDPOffload
+	HookTCX // a tcx bpf_link (Linux 6.6+)
+	HookTC  // a legacy clsact direct-action filter
+)
+
+var hookNames = [...]string{HookNone: "none", HookXDPNative: "xdp_native", HookXDPGeneric: "xdp_generic",
+	HookXDPOffload: "xdp_offload", HookTCX: "tcx", HookTC: "tc"}
+
+func (h Hook) String() string {
+	if h >= 0 && int(h) < len(hookNames) {
+		return hookNames[h]
+	}
+	return fmt.Sprintf("Hook(%d)", int(h))
+}
+
+// IsXDP reports whether h is one of the XDP hooks.
+func (h Hook) IsXDP() bool { return h == HookXDPNative || h == HookXDPGeneric || h == HookXDPOffload }
+
+// xdpHooks maps an XDP attach mode to its hook.
+var xdpHooks = map[Mode]Hook{ModeNative: HookXDPNative, ModeGeneric: HookXDPGeneric, ModeOffload: HookXDPOffload}
+
+// Frame is where frames start on a link, a load-time constant of the
+// program (one instance per interface). The values equal the C enum
+// xdp_udp_ports_frame.
+type Frame int
+
+// Frame starts.
+const (
+	// FrameEthernet: an Ethernet header (Ethernet links, loopback).
+	FrameEthernet Frame = 0
+	// FrameIP: the IP header; the version is the first nibble
+	// (ARPHRD_NONE links: TUN, WireGuard).
+	FrameIP Frame = 1
+)
+
+func (f Frame) String() string {
+	if f == FrameIP {
+		return "ip"
+	}
+	return "ethernet"
 }
 
 // Counter is a packet and byte count.

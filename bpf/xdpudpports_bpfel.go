@@ -29,12 +29,20 @@ const (
 	xdpUdpPortsXdpUdpPortsClassSLOT_PORTS      xdpUdpPortsXdpUdpPortsClass = 4
 )
 
+type xdpUdpPortsXdpUdpPortsFrame uint32
+
+const (
+	xdpUdpPortsXdpUdpPortsFrameFRAME_ETHERNET xdpUdpPortsXdpUdpPortsFrame = 0
+	xdpUdpPortsXdpUdpPortsFrameFRAME_IP       xdpUdpPortsXdpUdpPortsFrame = 1
+)
+
 type xdpUdpPortsXdpUdpPortsLimits uint32
 
 const (
 	xdpUdpPortsXdpUdpPortsLimitsMAX_VLAN_TAGS       xdpUdpPortsXdpUdpPortsLimits = 2
 	xdpUdpPortsXdpUdpPortsLimitsMAX_IPV6EXT_HEADERS xdpUdpPortsXdpUdpPortsLimits = 6
 	xdpUdpPortsXdpUdpPortsLimitsDENSE_PORT_SLOTS    xdpUdpPortsXdpUdpPortsLimits = 65536
+	xdpUdpPortsXdpUdpPortsLimitsTC_PULL_BYTES       xdpUdpPortsXdpUdpPortsLimits = 512
 )
 
 // Names of all BPF objects in the ELF.
@@ -42,13 +50,16 @@ const (
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	xdpUdpPortsMapCounters     = "counters"
+	xdpUdpPortsProgTcUdpPorts  = "tc_udp_ports"
 	xdpUdpPortsProgXdpUdpFrags = "xdp_udp_frags"
 	xdpUdpPortsProgXdpUdpPorts = "xdp_udp_ports"
 	xdpUdpPortsVarCountSource  = "count_source"
+	xdpUdpPortsVarFrameStart   = "frame_start"
 	xdpUdpPortsVarPortSlot     = "port_slot"
 	xdpUdpPortsVarSlotsPerCpu  = "slots_per_cpu"
 	xdpUdpPortsVarSrcBase      = "src_base"
 	xdpUdpPortsVarUnusedClass  = "unused_class"
+	xdpUdpPortsVarUnusedFrame  = "unused_frame"
 	xdpUdpPortsVarUnusedLimits = "unused_limits"
 	xdpUdpPortsVarUsePortSlot  = "use_port_slot"
 )
@@ -95,6 +106,7 @@ type xdpUdpPortsSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type xdpUdpPortsProgramSpecs struct {
+	TcUdpPorts  *ebpf.ProgramSpec `ebpf:"tc_udp_ports"`
 	XdpUdpFrags *ebpf.ProgramSpec `ebpf:"xdp_udp_frags"`
 	XdpUdpPorts *ebpf.ProgramSpec `ebpf:"xdp_udp_ports"`
 }
@@ -111,10 +123,12 @@ type xdpUdpPortsMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type xdpUdpPortsVariableSpecs struct {
 	CountSource  *ebpf.VariableSpec `ebpf:"count_source"`
+	FrameStart   *ebpf.VariableSpec `ebpf:"frame_start"`
 	PortSlot     *ebpf.VariableSpec `ebpf:"port_slot"`
 	SlotsPerCpu  *ebpf.VariableSpec `ebpf:"slots_per_cpu"`
 	SrcBase      *ebpf.VariableSpec `ebpf:"src_base"`
 	UnusedClass  *ebpf.VariableSpec `ebpf:"unused_class"`
+	UnusedFrame  *ebpf.VariableSpec `ebpf:"unused_frame"`
 	UnusedLimits *ebpf.VariableSpec `ebpf:"unused_limits"`
 	UsePortSlot  *ebpf.VariableSpec `ebpf:"use_port_slot"`
 }
@@ -153,10 +167,12 @@ func (m *xdpUdpPortsMaps) Close() error {
 // It can be passed to loadXdpUdpPortsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type xdpUdpPortsVariables struct {
 	CountSource  *ebpf.Variable `ebpf:"count_source"`
+	FrameStart   *ebpf.Variable `ebpf:"frame_start"`
 	PortSlot     *ebpf.Variable `ebpf:"port_slot"`
 	SlotsPerCpu  *ebpf.Variable `ebpf:"slots_per_cpu"`
 	SrcBase      *ebpf.Variable `ebpf:"src_base"`
 	UnusedClass  *ebpf.Variable `ebpf:"unused_class"`
+	UnusedFrame  *ebpf.Variable `ebpf:"unused_frame"`
 	UnusedLimits *ebpf.Variable `ebpf:"unused_limits"`
 	UsePortSlot  *ebpf.Variable `ebpf:"use_port_slot"`
 }
@@ -165,12 +181,14 @@ type xdpUdpPortsVariables struct {
 //
 // It can be passed to loadXdpUdpPortsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type xdpUdpPortsPrograms struct {
+	TcUdpPorts  *ebpf.Program `ebpf:"tc_udp_ports"`
 	XdpUdpFrags *ebpf.Program `ebpf:"xdp_udp_frags"`
 	XdpUdpPorts *ebpf.Program `ebpf:"xdp_udp_ports"`
 }
 
 func (p *xdpUdpPortsPrograms) Close() error {
 	return _XdpUdpPortsClose(
+		p.TcUdpPorts,
 		p.XdpUdpFrags,
 		p.XdpUdpPorts,
 	)

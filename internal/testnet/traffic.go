@@ -22,13 +22,54 @@ type Datagrams struct {
 	Port    int    // destination port
 	SrcPort int    // source port; 0 lets the kernel pick one (fixed for all)
 	Count   int
-	Payload int // payload bytes per datagram
+	Payload int // payload bytes per datagram (per send with Segment)
+	// Segment, if set, sends each Payload with UDP_SEGMENT (GSO): one
+	// packet through the stack that leaves as ceil(Payload/Segment)
+	// datagrams of Segment bytes (the last one shorter).
+	Segment int
+}
+
+// Segments is how many datagrams d puts on the wire.
+func (d Datagrams) Segments() int {
+	if d.Segment == 0 {
+		return d.Count
+	}
+	return d.Count * ((d.Payload + d.Segment - 1) / d.Segment)
+}
+
+// WireBytes is the Ethernet bytes of all datagrams of d.
+func (d Datagrams) WireBytes() int {
+	if d.Segment == 0 {
+		return d.Count * FrameLen(d.Dst, d.Payload)
+	}
+	full, rest := d.Payload/d.Segment, d.Payload%d.Segment
+	per := full * FrameLen(d.Dst, d.Segment)
+	if rest > 0 {
+		per += FrameLen(d.Dst, rest)
+	}
+	return d.Count * per
 }
 
 // Send sends the datagrams from the sender namespace. Each arrives at the
 // receiver as one frame of FrameLen(d.Dst, d.Payload) bytes.
 func (p *Pair) Send(d Datagrams) error {
 	return p.InSender(func() error { return sendUDP(d) })
+}
+
+// SendBack sends the datagrams the other way: from the receiver namespace
+// (where the plugin counts them as egress) to d.Dst in the sender's.
+func (p *Pair) SendBack(d Datagrams) error {
+	return p.InReceiver(func() error { return sendUDP(d) })
+}
+
+// MustSendBack is SendBack that fails the test on error.
+func (p *Pair) MustSendBack(t testing.TB, ds ...Datagrams) {
+	t.Helper()
+	for _, d := range ds {
+		if err := p.SendBack(d); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // MustSend is Send that fails the test on error.
@@ -62,6 +103,11 @@ func sendUDP(d Datagrams) error {
 		return fmt.Errorf("udp socket (source port %d): %w", d.SrcPort, err)
 	}
 	defer conn.Close()
+	if d.Segment > 0 {
+		if err := setSegment(conn, d.Segment); err != nil {
+			return err
+		}
+	}
 	dst := &net.UDPAddr{IP: d.Dst, Port: d.Port}
 	buf := make([]byte, d.Payload)
 	for i := 0; i < d.Count; i++ {
@@ -71,6 +117,25 @@ func sendUDP(d Datagrams) error {
 		if (i+1)%burst == 0 {
 			time.Sleep(200 * time.Microsecond)
 		}
+	}
+	return nil
+}
+
+// setSegment sets UDP_SEGMENT: every write is sent as one GSO packet of
+// size-byte datagrams.
+func setSegment(conn *net.UDPConn, size int) error {
+	raw, err := conn.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := raw.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_UDP, unix.UDP_SEGMENT, size)
+	}); err != nil {
+		return err
+	}
+	if serr != nil {
+		return fmt.Errorf("setsockopt UDP_SEGMENT %d: %w", size, serr)
 	}
 	return nil
 }

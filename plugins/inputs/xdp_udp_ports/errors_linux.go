@@ -21,17 +21,19 @@ const capsHint = "xdp_udp_ports needs CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON (or
 	"or run setcap cap_bpf,cap_net_admin,cap_perfmon+ep on the binary"
 
 // hint returns "; hint: ..." for errors a user can act on, else "".
-func hint(err error, mode bpf.Mode) string {
+func hint(err error, hook bpf.Hook) string {
 	var h string
 	switch {
 	case errors.Is(err, unix.EPERM), errors.Is(err, unix.EACCES):
 		h = capsHint
-	case mode == bpf.ModeOffload && (errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EOPNOTSUPP)):
+	case errors.Is(err, bpf.ErrOwnedByLiveProcess):
+		h = "another xdp_udp_ports (another Telegraf, or xdp_udp_ports top) counts there; xdp_udp_ports never takes over a live instance's attachment"
+	case hook == bpf.HookXDPOffload && (errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EOPNOTSUPP)):
 		h = `this interface cannot offload XDP programs (only a few SmartNICs can, and not with this program's per-CPU counters); use xdp_mode = "native" or "auto"`
-	case errors.Is(err, unix.EOPNOTSUPP):
-		h = `the driver has no native XDP support; use xdp_mode = "generic" or "auto"`
-	case errors.Is(err, unix.EBUSY), errors.Is(err, unix.EEXIST):
-		h = "another XDP program is attached to this interface (ip link show shows it); xdp_udp_ports never replaces it"
+	case hook.IsXDP() && errors.Is(err, unix.EOPNOTSUPP):
+		h = `the driver has no native XDP support; use xdp_mode = "generic" or "auto", or ingress_hook = "tc"`
+	case hook.IsXDP() && (errors.Is(err, unix.EBUSY) || errors.Is(err, unix.EEXIST)):
+		h = `another XDP program is attached to this interface (ip link show shows it); xdp_udp_ports never replaces it; ingress_hook = "tc" counts alongside it`
 	case errors.Is(err, unix.ERANGE):
 		h = `the MTU is too large for a single-buffer XDP program and this kernel has no multi-buffer XDP (Linux 5.18+); lower the MTU or use xdp_mode = "generic"`
 	case errors.Is(err, unix.ENOMEM), errors.Is(err, unix.E2BIG):
@@ -55,18 +57,14 @@ func errnoName(err error) string {
 	return ""
 }
 
-// attachError names the interface, the mode(s), the errno and a hint.
+// attachError names the interface, the direction and hook(s), the errno
+// and a hint.
 func attachError(name string, err error) error {
-	var ae *bpf.AttachError
-	mode := bpf.ModeAuto
-	if errors.As(err, &ae) {
-		mode = ae.Mode
-	}
 	msg := fmt.Sprintf("interface %s: %v", name, err)
 	if e := errnoName(err); e != "" {
 		msg += " (" + e + ")"
 	}
-	return errors.New(msg + hint(err, mode))
+	return errors.New(msg + hint(err, hookOf(err, bpf.HookNone)))
 }
 
 // Capability numbers (linux/capability.h).

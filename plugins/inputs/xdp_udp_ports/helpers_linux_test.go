@@ -81,12 +81,44 @@ func split(ms []telegraf.Metric) (ports, summaries []telegraf.Metric) {
 	return ports, summaries
 }
 
+// ourID returns the id of the one program of ours attached to dev in the
+// receiver namespace (at any hook), 0 if none.
+func ourID(t *testing.T, p *testnet.Pair, dev string) uint32 {
+	t.Helper()
+	switch ours := testnet.OurPrograms(t, p.Receiver, dev); len(ours) {
+	case 0:
+		return 0
+	case 1:
+		return ours[0].ID
+	default:
+		t.Fatalf("%s has %d programs of ours: %v", dev, len(ours), ours)
+	}
+	return 0
+}
+
+// seriesPackets returns the packets of one per-port series, 0 if absent.
+func seriesPackets(ms []telegraf.Metric, ifname, dir, role, port string) int64 {
+	for _, m := range ms {
+		tags := m.Tags()
+		if m.Name() == measurementPorts && tags["interface"] == ifname && tags["direction"] == dir && tags["port_role"] == role && tags["port"] == port {
+			v, _ := m.GetField("packets")
+			return v.(int64)
+		}
+	}
+	return 0
+}
+
 // traffic is what a test sends and what the plugin should count.
 type traffic []testnet.Datagrams
 
-// portMetrics returns the expected per-port metrics of role for ifname;
-// with an allow-list, unlisted ports go to "other".
+// portMetrics returns the expected ingress per-port metrics of role for
+// ifname; with an allow-list, unlisted ports go to "other".
 func (tr traffic) portMetrics(ifname, role string, allow map[int]bool) []telegraf.Metric {
+	return tr.portMetricsDir(ifname, dirIngress, role, allow)
+}
+
+// portMetricsDir is portMetrics in direction dir.
+func (tr traffic) portMetricsDir(ifname, dir, role string, allow map[int]bool) []telegraf.Metric {
 	sums := map[string][2]int64{}
 	var order []string
 	for _, d := range tr {
@@ -102,14 +134,14 @@ func (tr traffic) portMetrics(ifname, role string, allow map[int]bool) []telegra
 			order = append(order, name)
 		}
 		s := sums[name]
-		s[0] += int64(d.Count)
-		s[1] += int64(d.Count * testnet.FrameLen(d.Dst, d.Payload))
+		s[0] += int64(d.Segments())
+		s[1] += int64(d.WireBytes())
 		sums[name] = s
 	}
 	var ms []telegraf.Metric
 	for _, name := range order {
 		ms = append(ms, metric.New(measurementPorts,
-			map[string]string{"interface": ifname, "port": name, "port_role": role},
+			map[string]string{"interface": ifname, "direction": dir, "port": name, "port_role": role},
 			map[string]any{"packets": sums[name][0], "bytes": sums[name][1]},
 			time.Unix(0, 0), telegraf.Counter))
 	}
@@ -119,29 +151,35 @@ func (tr traffic) portMetrics(ifname, role string, allow map[int]bool) []telegra
 // udp returns the datagram and byte totals.
 func (tr traffic) udp() (packets, bytes int64) {
 	for _, d := range tr {
-		packets += int64(d.Count)
-		bytes += int64(d.Count * testnet.FrameLen(d.Dst, d.Payload))
+		packets += int64(d.Segments())
+		bytes += int64(d.WireBytes())
 	}
 	return packets, bytes
 }
 
-// checkSummary asserts the udp_* and malformed fields exactly and packets
-// and other_packets through the invariant (IPv6 neighbour and MLD traffic
-// also arrives, so other_packets is not known in advance).
-func checkSummary(t *testing.T, m telegraf.Metric, ifname, mode string, tr traffic, fragments, malformed int64) {
+// checkSummary asserts an attached ingress summary: the udp_* and
+// malformed fields exactly and packets and other_packets through the
+// invariant (IPv6 neighbour and MLD traffic also arrives, so other_packets
+// is not known in advance).
+func checkSummary(t *testing.T, m telegraf.Metric, ifname, hook string, tr traffic, fragments, malformed int64) {
+	t.Helper()
+	checkSummaryDir(t, m, ifname, dirIngress, hook, tr, fragments, malformed)
+}
+
+// checkSummaryDir is checkSummary in direction dir.
+func checkSummaryDir(t *testing.T, m telegraf.Metric, ifname, dir, hook string, tr traffic, fragments, malformed int64) {
 	t.Helper()
 	if m.Name() != measurementInterface {
 		t.Fatalf("got %s, want %s", m.Name(), measurementInterface)
 	}
-	if got, _ := m.GetTag("interface"); got != ifname {
-		t.Errorf("interface tag %q, want %q", got, ifname)
-	}
-	if got, _ := m.GetTag("xdp_mode"); got != mode {
-		t.Errorf("xdp_mode tag %q, want %q", got, mode)
+	for tag, want := range map[string]string{"interface": ifname, "direction": dir, "hook": hook} {
+		if got, _ := m.GetTag(tag); got != want {
+			t.Errorf("%s tag %q, want %q", tag, got, want)
+		}
 	}
 	f := m.Fields()
 	packets, bytes := tr.udp()
-	want := map[string]int64{"udp_packets": packets, "udp_bytes": bytes, "udp_fragments": fragments, "malformed_packets": malformed}
+	want := map[string]int64{"attached": 1, "udp_packets": packets, "udp_bytes": bytes, "udp_fragments": fragments, "malformed_packets": malformed}
 	for k, v := range want {
 		if f[k] != v {
 			t.Errorf("%s = %v, want %d", k, f[k], v)
@@ -154,7 +192,7 @@ func checkSummary(t *testing.T, m telegraf.Metric, ifname, mode string, tr traff
 	if f["bytes"].(int64) < bytes {
 		t.Errorf("bytes = %v < udp_bytes %d", f["bytes"], bytes)
 	}
-	if len(f) != 7 {
-		t.Errorf("fields %v, want exactly the 7 summary fields", f)
+	if len(f) != 8 {
+		t.Errorf("fields %v, want exactly the 8 summary fields", f)
 	}
 }

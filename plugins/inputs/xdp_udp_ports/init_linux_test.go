@@ -2,8 +2,10 @@ package xdp_udp_ports
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/influxdata/telegraf/config"
 )
@@ -30,6 +32,22 @@ func TestInitRejects(t *testing.T) {
 		{"unknown frags", func(p *XDPUDPPorts) { p.XDPFrags = "never" }, []string{"xdp_frags", `"never"`}},
 		{"unknown missing", func(p *XDPUDPPorts) { p.MissingInterfaces = "ignore" }, []string{"missing_interfaces", `"ignore"`}},
 		{"zero resync", func(p *XDPUDPPorts) { p.ResyncInterval = 0 }, []string{"resync_interval"}},
+		{"resync below 100ms", func(p *XDPUDPPorts) { p.ResyncInterval = config.Duration(99 * time.Millisecond) }, []string{"resync_interval", "100ms", `"99ms"`}},
+		{"every name excluded", func(p *XDPUDPPorts) { p.Interfaces, p.InterfacesExclude = []string{"eth0", "eth1"}, []string{"eth*"} },
+			[]string{"interfaces", `"eth0"`, "interfaces_exclude", "nothing would ever be attached"}},
+		{"memory below one interface", func(p *XDPUDPPorts) { p.MaxKernelMemory = 1 << 20 }, []string{"max_kernel_memory", "1.0 MiB", "too small", "ports allow-list"}},
+		{"memory below one interface, both directions", func(p *XDPUDPPorts) {
+			p.Ports, p.Directions = []string{"53"}, []string{"ingress", "egress"}
+			p.MaxKernelMemory = 200 << 10
+		}, []string{"max_kernel_memory", "2 directions"}},
+		{"empty directions", func(p *XDPUDPPorts) { p.Directions = nil }, []string{"directions", "empty"}},
+		{"unknown direction", func(p *XDPUDPPorts) { p.Directions = []string{"inbound"} }, []string{"directions", `"inbound"`}},
+		{"duplicate direction", func(p *XDPUDPPorts) { p.Directions = []string{"egress", "egress"} }, []string{"directions", `"egress"`, "twice"}},
+		{"unknown ingress hook", func(p *XDPUDPPorts) { p.IngressHook = "kprobe" }, []string{"ingress_hook", `"kprobe"`}},
+		{"tc with an xdp_mode", func(p *XDPUDPPorts) { p.IngressHook, p.XDPMode = "tc", "native" }, []string{"ingress_hook", `"tc"`, "xdp_mode", `"native"`}},
+		{"auto with an xdp_mode", func(p *XDPUDPPorts) { p.IngressHook, p.XDPMode = "auto", "generic" }, []string{"ingress_hook", `"auto"`, "xdp_mode", `"generic"`}},
+		{"negative max_ports", func(p *XDPUDPPorts) { p.MaxPorts = -1 }, []string{"max_ports", "-1"}},
+		{"zero absent timeout", func(p *XDPUDPPorts) { p.AbsentInterfaceTimeout = 0 }, []string{"absent_interface_timeout"}},
 		{"zero memory", func(p *XDPUDPPorts) { p.MaxKernelMemory = 0 }, []string{"max_kernel_memory"}},
 		{"relative pin path", func(p *XDPUDPPorts) { p.PinPath = "pins" }, []string{"pin_path", `"pins"`}},
 		{"pin path not on bpffs", func(p *XDPUDPPorts) { p.PinPath = t.TempDir() }, []string{"pin_path", "bpffs", "mount -t bpf"}},
@@ -52,6 +70,30 @@ func TestInitRejects(t *testing.T) {
 				t.Error("settings kept after a failed Init")
 			}
 		})
+	}
+}
+
+// xdp_mode set without ingress_hook means XDP (configurations from before
+// ingress_hook keep working); the minimum resync_interval is accepted.
+func TestInitHooks(t *testing.T) {
+	for _, tc := range []struct{ hook, mode, want string }{
+		{"", "auto", hookAuto},
+		{"", "native", hookXDP},
+		{"", "generic", hookXDP},
+		{"xdp", "auto", hookXDP},
+		{"tc", "auto", hookTC},
+		{"auto", "auto", hookAuto},
+	} {
+		p := New()
+		p.Interfaces, p.IngressHook, p.XDPMode = []string{"lo"}, tc.hook, tc.mode
+		p.ResyncInterval = config.Duration(100 * time.Millisecond)
+		if err := p.Init(); err != nil {
+			t.Errorf("ingress_hook %q, xdp_mode %q: %v", tc.hook, tc.mode, err)
+			continue
+		}
+		if p.settings.ingressHook != tc.want {
+			t.Errorf("ingress_hook %q, xdp_mode %q: hook %q, want %q", tc.hook, tc.mode, p.settings.ingressHook, tc.want)
+		}
 	}
 }
 
@@ -82,21 +124,31 @@ func TestInitAccepts(t *testing.T) {
 func TestSampleConfigDefaults(t *testing.T) {
 	p := New()
 	want := map[string]string{
-		"xdp_mode":           `"` + p.XDPMode + `"`,
-		"port_roles":         `["` + strings.Join(p.PortRoles, `", "`) + `"]`,
-		"xdp_frags":          `"` + p.XDPFrags + `"`,
-		"missing_interfaces": `"` + p.MissingInterfaces + `"`,
-		"resync_interval":    `"10s"`,
-		"max_kernel_memory":  `"1GiB"`,
-		"pin_path":           `""`,
-		"ports":              `[]`,
-		"interfaces_exclude": `[]`,
+		"xdp_mode":                 `"` + p.XDPMode + `"`,
+		"port_roles":               `["` + strings.Join(p.PortRoles, `", "`) + `"]`,
+		"xdp_frags":                `"` + p.XDPFrags + `"`,
+		"missing_interfaces":       `"` + p.MissingInterfaces + `"`,
+		"resync_interval":          `"10s"`,
+		"max_kernel_memory":        `"1GiB"`,
+		"pin_path":                 `""`,
+		"ports":                    `[]`,
+		"interfaces_exclude":       `[]`,
+		"directions":               `["` + strings.Join(p.Directions, `", "`) + `"]`,
+		"ingress_hook":             `"` + defaultIngressHook + `"`,
+		"max_ports":                strconv.Itoa(p.MaxPorts),
+		"absent_interface_timeout": `"10m"`,
 	}
 	for opt, v := range want {
 		line := "  # " + opt + " = " + v + "\n"
 		if !strings.Contains(sampleConfig, line) {
 			t.Errorf("sample.conf lacks the default line %q", line)
 		}
+	}
+	if p.IngressHook != "" {
+		t.Errorf("ingress_hook defaults to %q, want unset (auto, or xdp when xdp_mode is set)", p.IngressHook)
+	}
+	if p.AbsentInterfaceTimeout != config.Duration(defaultAbsentTimeout) || defaultAbsentTimeout != 10*time.Minute {
+		t.Errorf("absent_interface_timeout default %v", p.AbsentInterfaceTimeout)
 	}
 	if p.ResyncInterval != config.Duration(defaultResyncInterval) || p.MaxKernelMemory != 1<<30 {
 		t.Errorf("defaults changed: resync %v, memory %d", p.ResyncInterval, p.MaxKernelMemory)

@@ -1,6 +1,7 @@
 package xdp_udp_ports
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -17,24 +18,13 @@ import (
 	"github.com/xdp-udp-ports/xdp_udp_ports/internal/testnet"
 )
 
-// waitAttached waits until dev in the receiver namespace has an XDP
-// program, and fails if that takes longer than within.
+// waitAttached waits until dev in the receiver namespace has our program
+// at TC ingress (the default on a veth), and fails if that takes longer
+// than within.
 func waitAttached(t *testing.T, p *testnet.Pair, dev string, since time.Time, within time.Duration) {
 	t.Helper()
-	for {
-		id, err := testnet.XDPProgID(p.Receiver, dev)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if id != 0 {
-			t.Logf("%s attached %s after it appeared", dev, time.Since(since).Round(time.Millisecond))
-			return
-		}
-		if time.Since(since) > within {
-			t.Fatalf("%s not attached within %s", dev, within)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testnet.WaitOurs(t, p.Receiver, dev, since, within, "tcx/ingress")
+	t.Logf("%s attached %s after it appeared", dev, time.Since(since).Round(time.Millisecond))
 }
 
 // seriesOf returns the destination port series of one interface as
@@ -145,7 +135,7 @@ func TestForeignProgramIsLeftAlone(t *testing.T) {
 	defer foreign.Close()
 	id, _ := testnet.XDPProgID(p.Receiver, p.ReceiverIf)
 
-	plugin := newPlugin(t, nil, p.ReceiverIf)
+	plugin := newPlugin(t, func(x *XDPUDPPorts) { x.IngressHook = "xdp" }, p.ReceiverIf)
 	acc := start(t, plugin)
 	if len(acc.Errors) != 1 {
 		t.Fatalf("errors %v, want one naming the foreign program", acc.Errors)
@@ -157,9 +147,12 @@ func TestForeignProgramIsLeftAlone(t *testing.T) {
 			t.Errorf("error %q does not mention %s", msg, want)
 		}
 	}
-	ms := gatherSettled(t, plugin)
-	if len(ms) != 0 {
-		t.Errorf("an interface that is not attached emits %v", ms)
+	ports, summaries := split(gatherSettled(t, plugin))
+	if len(ports) != 0 {
+		t.Errorf("an interface that is not attached emits per-port series %v", ports)
+	}
+	if len(summaries) != 1 || summaries[0].Fields()["attached"] != int64(0) {
+		t.Errorf("summaries %v, want one with attached = 0", summaries)
 	}
 	plugin.Stop()
 	if now, _ := testnet.XDPProgID(p.Receiver, p.ReceiverIf); now != id {
@@ -194,7 +187,7 @@ func TestMemoryGuardRefusesInterface(t *testing.T) {
 	}
 	attached := 0
 	for _, dev := range []string{"veth-m1", "veth-m2"} {
-		if id, _ := testnet.XDPProgID(p.Receiver, dev); id != 0 {
+		if ourID(t, p, dev) != 0 {
 			attached++
 		}
 	}
@@ -209,9 +202,9 @@ func TestModes(t *testing.T) {
 		want    string   // xdp_mode tag; "" if attaching must fail
 		errWant []string // what the error must name
 	}{
-		{mode: "auto", want: "native"},
-		{mode: "native", want: "native"},
-		{mode: "generic", want: "generic"},
+		{mode: "auto", want: "xdp_native"},
+		{mode: "native", want: "xdp_native"},
+		{mode: "generic", want: "xdp_generic"},
 		{mode: "offload", errWant: []string{"offload mode", "EINVAL", "hint", `xdp_mode = "native"`}},
 	}
 	for _, tc := range cases {
@@ -220,7 +213,7 @@ func TestModes(t *testing.T) {
 			if !p.RunInReceiver(t) {
 				return
 			}
-			plugin := newPlugin(t, func(x *XDPUDPPorts) { x.XDPMode = tc.mode }, p.ReceiverIf)
+			plugin := newPlugin(t, func(x *XDPUDPPorts) { x.IngressHook, x.XDPMode = "xdp", tc.mode }, p.ReceiverIf)
 			acc := start(t, plugin)
 			if tc.want == "" {
 				if len(acc.Errors) != 1 {
@@ -232,7 +225,7 @@ func TestModes(t *testing.T) {
 						t.Errorf("error %q does not mention %s", acc.Errors[0], w)
 					}
 				}
-				testnet.RequireNoXDP(t, p.Receiver, p.ReceiverIf)
+				testnet.RequireNoneOurs(t, p.Receiver, p.ReceiverIf)
 				return
 			}
 			requireNoErrors(t, acc)
@@ -259,8 +252,88 @@ func TestJumboNative(t *testing.T) {
 	p.MustSend(t, tr...)
 	ports, summaries := split(gatherSettled(t, plugin))
 	testutil.RequireMetricsEqual(t, tr.portMetrics(p.ReceiverIf, roleDestination, nil), ports, testutil.IgnoreTime())
-	checkSummary(t, summaries[0], p.ReceiverIf, "native", tr, 0, 0)
+	checkSummary(t, summaries[0], p.ReceiverIf, "xdp_native", tr, 0, 0)
 	if b, _ := ports[0].GetField("bytes"); b != int64(2*(14+9000)) {
 		t.Errorf("bytes %v, want %d", b, 2*(14+9000))
+	}
+}
+
+// A glob that matches nothing gets one warning (at Start, and then only
+// again after it matched something in between), not one per resync.
+func TestGlobMatchingNothingWarnsOnce(t *testing.T) {
+	p := testnet.NewPair(t, testnet.Options{})
+	if !p.RunInReceiver(t) {
+		return
+	}
+	log := &testutil.CaptureLogger{Name: "inputs.xdp_udp_ports"}
+	plugin := newPlugin(t, func(x *XDPUDPPorts) {
+		x.Log = log
+		x.ResyncInterval = config.Duration(minResyncInterval)
+	}, "vnone*", p.ReceiverIf)
+	start(t, plugin)
+	time.Sleep(5 * minResyncInterval)
+	warned := func() (n int) {
+		for _, w := range log.Warnings() {
+			if strings.Contains(w, `"vnone*" matches no interface`) {
+				n++
+			}
+		}
+		return n
+	}
+	if n := warned(); n != 1 {
+		t.Fatalf("%d warnings about the glob after 5 resyncs, want 1: %v", n, log.Warnings())
+	}
+	l := p.AddLink(t, "vnone-s", "vnone1", 3)
+	testnet.WaitOurs(t, p.Receiver, "vnone1", time.Now(), time.Second, "tcx/ingress")
+	time.Sleep(3 * minResyncInterval) // a resync sees it match
+	p.DelLink(t, l.ReceiverIf)
+	time.Sleep(5 * minResyncInterval)
+	if n := warned(); n != 2 {
+		t.Errorf("%d warnings after the glob matched and stopped matching, want 2", n)
+	}
+}
+
+// Counters of an interface absent for longer than
+// absent_interface_timeout are freed (logged): a re-created one starts
+// from zero. Before the timeout they continue (TestRecreatedInterfaceContinues).
+func TestAbsentInterfaceTimeout(t *testing.T) {
+	p := testnet.NewPair(t, testnet.Options{})
+	if !p.RunInReceiver(t) {
+		return
+	}
+	log := &testutil.CaptureLogger{Name: "inputs.xdp_udp_ports"}
+	l := p.AddLink(t, "veth-s8", "veth-a8", 8)
+	plugin := newPlugin(t, func(x *XDPUDPPorts) {
+		x.Log = log
+		x.ResyncInterval = config.Duration(minResyncInterval)
+		x.AbsentInterfaceTimeout = config.Duration(300 * time.Millisecond)
+	}, "veth-a*")
+	start(t, plugin)
+	p.MustSend(t, testnet.Datagrams{Dst: l.ReceiverV4, Port: 514, Count: 4, Payload: 100})
+	if got := seriesOf(gatherSettled(t, plugin), "veth-a8"); got["514"] != 4 {
+		t.Fatalf("port 514: %d packets, want 4", got["514"])
+	}
+	p.DelLink(t, "veth-a8")
+	deadline := time.Now().Add(3 * time.Second)
+	for !slices.ContainsFunc(log.Messages(), func(e testutil.Entry) bool {
+		return strings.Contains(e.Text, "veth-a8 has been gone since") && strings.Contains(e.Text, "freeing its counters")
+	}) {
+		if time.Now().After(deadline) {
+			t.Fatal("the counters of the absent interface were not freed (no log line)")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	plugin.mu.Lock()
+	kept := plugin.ifaces["veth-a8"] != nil
+	plugin.mu.Unlock()
+	if kept {
+		t.Error("the absent interface is still kept")
+	}
+	created := time.Now()
+	l = p.AddLink(t, "veth-s8", "veth-a8", 8)
+	waitAttached(t, p, "veth-a8", created, time.Second)
+	p.MustSend(t, testnet.Datagrams{Dst: l.ReceiverV4, Port: 514, Count: 3, Payload: 100})
+	if got := seriesOf(gatherSettled(t, plugin), "veth-a8"); got["514"] != 3 {
+		t.Errorf("port 514 after the timeout: %d packets, want 3 (restarted from zero)", got["514"])
 	}
 }

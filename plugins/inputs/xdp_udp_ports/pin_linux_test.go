@@ -1,11 +1,17 @@
 package xdp_udp_ports
 
 import (
+	"bufio"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/influxdata/telegraf"
+	"github.com/influxdata/telegraf/testutil"
 
 	"github.com/xdp-udp-ports/xdp_udp_ports/internal/testnet"
 )
@@ -37,11 +43,11 @@ func TestPinnedRestartCountsWhileStopped(t *testing.T) {
 		t.Fatalf("port 53: %d packets, want 10", got)
 	}
 	first.Stop()
-	id, err := testnet.XDPProgID(p.Receiver, p.ReceiverIf)
-	if err != nil || id == 0 {
-		t.Fatalf("with pin_path the program must stay attached after Stop (id %d, %v)", id, err)
+	id := ourID(t, p, p.ReceiverIf)
+	if id == 0 {
+		t.Fatal("with pin_path the program must stay attached after Stop")
 	}
-	for _, dir := range []string{pins, filepath.Join(pins, p.ReceiverIf)} {
+	for _, dir := range []string{pins, filepath.Join(pins, p.ReceiverIf), filepath.Join(pins, p.ReceiverIf, "ingress")} {
 		if st, err := os.Stat(dir); err != nil || st.Mode().Perm() != 0o700 {
 			t.Errorf("%s: %v, mode %v; want a 0700 directory", dir, err, st.Mode().Perm())
 		}
@@ -54,7 +60,7 @@ func TestPinnedRestartCountsWhileStopped(t *testing.T) {
 	if got := portPackets(gatherSettled(t, second), "53"); got != 15 {
 		t.Fatalf("port 53 after restart: %d packets, want 15 (10 before, 5 while stopped)", got)
 	}
-	if now, _ := testnet.XDPProgID(p.Receiver, p.ReceiverIf); now != id {
+	if now := ourID(t, p, p.ReceiverIf); now != id {
 		t.Errorf("program id %d after restart, want the adopted %d", now, id)
 	}
 	if len(acc.Errors) != 0 {
@@ -73,7 +79,111 @@ func TestPinnedRestartCountsWhileStopped(t *testing.T) {
 		t.Errorf("errors: %v", acc.Errors)
 	}
 	third.Stop()
-	if now, _ := testnet.XDPProgID(p.Receiver, p.ReceiverIf); now == id || now == 0 {
+	if now := ourID(t, p, p.ReceiverIf); now == id || now == 0 {
 		t.Errorf("program id %d: want a new pinned program, not %d and not none", now, id)
 	}
+}
+
+// A pin_path has one owner at a time: a second instance (another
+// Telegraf, `telegraf --test` with the same or another configuration)
+// fails Start naming the directory and the owner's pid, and touches
+// nothing of the owner's; the owner's counts stay exact. Once the owner
+// has stopped, the next instance adopts what it pinned.
+func TestPinPathOneOwner(t *testing.T) {
+	p := testnet.NewPair(t, testnet.Options{})
+	if !p.RunInReceiver(t) {
+		return
+	}
+	pins := filepath.Join(testnet.MountBPFFS(t), "xdp")
+	send := func(n int) { p.MustSend(t, testnet.Datagrams{Dst: p.ReceiverV4, Port: 53, Count: n, Payload: 8}) }
+	owner := newPlugin(t, func(x *XDPUDPPorts) { x.PinPath = pins }, p.ReceiverIf)
+	start(t, owner)
+	send(10)
+	id := ourID(t, p, p.ReceiverIf)
+	for _, tc := range []struct {
+		name      string
+		configure func(*XDPUDPPorts)
+	}{
+		{"same config", func(x *XDPUDPPorts) { x.PinPath = pins }},
+		{"other config", func(x *XDPUDPPorts) { x.PinPath, x.Ports = pins, []string{"53"} }},
+	} {
+		second := newPlugin(t, tc.configure, p.ReceiverIf)
+		err := second.Start(&testutil.Accumulator{})
+		if err == nil {
+			second.Stop()
+			t.Fatalf("%s: a second instance started on a pin_path in use", tc.name)
+		}
+		t.Logf("%s: %v", tc.name, err)
+		for _, want := range []string{"pin_path", pins, "in use", "pid " + strconv.Itoa(os.Getpid())} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("%s: error %q does not mention %q", tc.name, err, want)
+			}
+		}
+		if now := ourID(t, p, p.ReceiverIf); now != id {
+			t.Errorf("%s: program %d after the second start, want the owner's %d", tc.name, now, id)
+		}
+	}
+	send(5)
+	if got := portPackets(gatherSettled(t, owner), "53"); got != 15 {
+		t.Errorf("owner's port 53: %d packets, want 15", got)
+	}
+	owner.Stop()
+	next := newPlugin(t, func(x *XDPUDPPorts) { x.PinPath = pins }, p.ReceiverIf)
+	start(t, next)
+	send(1)
+	if got := portPackets(gatherSettled(t, next), "53"); got != 16 {
+		t.Errorf("after the owner stopped: port 53 %d packets, want 16 (adopted)", got)
+	}
+}
+
+// holdPinsEnv makes TestHoldPins run a plugin with the pin_path it names
+// until killed (a helper process of TestPinOwnerKilled).
+const holdPinsEnv = "XDP_UDP_PORTS_TEST_HOLD_PINS"
+
+func TestHoldPins(t *testing.T) {
+	pins := os.Getenv(holdPinsEnv)
+	if pins == "" {
+		return // not a helper process: nothing to do
+	}
+	plugin := newPlugin(t, func(x *XDPUDPPorts) { x.PinPath = pins }, os.Getenv(holdPinsEnv+"_IF"))
+	start(t, plugin)
+	fmt.Println("holding")
+	select {}
+}
+
+// An owner that dies (SIGKILL) releases pin_path with it: the next
+// instance adopts the pinned counters and program, which counted on.
+func TestPinOwnerKilled(t *testing.T) {
+	p := testnet.NewPair(t, testnet.Options{})
+	if !p.RunInReceiver(t) {
+		return
+	}
+	pins := filepath.Join(testnet.MountBPFFS(t), "xdp")
+	cmd := exec.Command(os.Args[0], "-test.run", "^TestHoldPins$")
+	cmd.Env = append(os.Environ(), holdPinsEnv+"="+pins, holdPinsEnv+"_IF="+p.ReceiverIf)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "holding\n" {
+		t.Fatalf("helper: %q, %v", line, err)
+	}
+	p.MustSend(t, testnet.Datagrams{Dst: p.ReceiverV4, Port: 53, Count: 4, Payload: 8})
+	early := newPlugin(t, func(x *XDPUDPPorts) { x.PinPath = pins }, p.ReceiverIf)
+	if err := early.Start(&testutil.Accumulator{}); err == nil || !strings.Contains(err.Error(), "pid "+strconv.Itoa(cmd.Process.Pid)) {
+		t.Fatalf("start while the owner lives: %v, want an error naming pid %d", err, cmd.Process.Pid)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	p.MustSend(t, testnet.Datagrams{Dst: p.ReceiverV4, Port: 53, Count: 3, Payload: 8})
+	next := newPlugin(t, func(x *XDPUDPPorts) { x.PinPath = pins }, p.ReceiverIf)
+	acc := start(t, next)
+	if got := portPackets(gatherSettled(t, next), "53"); got != 7 {
+		t.Errorf("after the owner was killed: port 53 %d packets, want 7 (4 + 3, adopted)", got)
+	}
+	requireNoErrors(t, acc)
 }

@@ -62,7 +62,7 @@ func TestGather(t *testing.T) {
 			if len(summaries) != 1 {
 				t.Fatalf("got %d summary metrics, want 1", len(summaries))
 			}
-			checkSummary(t, summaries[0], p.ReceiverIf, "native", tr, 0, 0)
+			checkSummary(t, summaries[0], p.ReceiverIf, "tcx", tr, 0, 0)
 			if len(acc.Errors) != 0 {
 				t.Errorf("errors: %v", acc.Errors)
 			}
@@ -86,7 +86,7 @@ func TestStartMissingInterface(t *testing.T) {
 			t.Errorf("error %q does not mention %s", err, want)
 		}
 	}
-	testnet.RequireNoXDP(t, p.Receiver, p.ReceiverIf)
+	testnet.RequireNoneOurs(t, p.Receiver, p.ReceiverIf)
 }
 
 func TestStopTwice(t *testing.T) {
@@ -98,12 +98,12 @@ func TestStopTwice(t *testing.T) {
 	if err := plugin.Start(&testutil.Accumulator{}); err != nil {
 		t.Fatal(err)
 	}
-	if id, err := testnet.XDPProgID(p.Receiver, p.ReceiverIf); err != nil || id == 0 {
-		t.Fatalf("no XDP program attached after Start (id %d, %v)", id, err)
+	if ours := testnet.OurPrograms(t, p.Receiver, p.ReceiverIf); len(ours) != 1 {
+		t.Fatalf("attached after Start: %v, want one program", ours)
 	}
 	plugin.Stop()
 	plugin.Stop()
-	testnet.RequireNoXDP(t, p.Receiver, p.ReceiverIf)
+	testnet.RequireNoneOurs(t, p.Receiver, p.ReceiverIf)
 	acc := &testutil.Accumulator{}
 	if err := plugin.Gather(acc); err != nil || len(acc.Metrics) != 0 {
 		t.Errorf("Gather after Stop: %v, %d metrics", err, len(acc.Metrics))

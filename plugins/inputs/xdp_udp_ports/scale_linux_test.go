@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/influxdata/telegraf/config"
 	"github.com/influxdata/telegraf/testutil"
 
 	"github.com/xdp-udp-ports/xdp_udp_ports/internal/testnet"
@@ -44,15 +45,15 @@ func startStop(t *testing.T, p *testnet.Pair, names []string) (started, stopped 
 	started = time.Since(began)
 	requireNoErrors(t, acc)
 	for _, name := range names {
-		if id, _ := testnet.XDPProgID(p.Receiver, name); id == 0 {
-			t.Fatalf("%s not attached after Start", name)
+		if ours := testnet.OurPrograms(t, p.Receiver, name); len(ours) != 1 {
+			t.Fatalf("%s: attached after Start: %v, want one program", name, ours)
 		}
 	}
 	began = time.Now()
 	plugin.Stop()
 	stopped = time.Since(began)
 	for _, name := range names {
-		testnet.RequireNoXDP(t, p.Receiver, name)
+		testnet.RequireNoneOurs(t, p.Receiver, name)
 	}
 	return started, stopped
 }
@@ -64,7 +65,7 @@ func TestStopDuringGatherAndLinkEvents(t *testing.T) {
 	if !p.RunInReceiver(t) {
 		return
 	}
-	plugin := newPlugin(t, func(x *XDPUDPPorts) { x.ResyncInterval = 1e7 }, "veth-c*", p.ReceiverIf)
+	plugin := newPlugin(t, func(x *XDPUDPPorts) { x.ResyncInterval = config.Duration(minResyncInterval) }, "veth-c*", p.ReceiverIf)
 	acc := &testutil.Accumulator{}
 	if err := plugin.Start(acc); err != nil {
 		t.Fatal(err)
@@ -118,5 +119,5 @@ func TestStopDuringGatherAndLinkEvents(t *testing.T) {
 	if after := len(acc.GetTelegrafMetrics()); after != n {
 		t.Errorf("%d metrics written after Stop returned", after-n)
 	}
-	testnet.RequireNoXDP(t, p.Receiver, p.ReceiverIf)
+	testnet.RequireNoneOurs(t, p.Receiver, p.ReceiverIf)
 }

@@ -1,5 +1,6 @@
 // Package xdp_udp_ports is a Telegraf service input that counts UDP packets
-// and bytes per port with an XDP program on each configured interface.
+// and bytes per port with an eBPF program (XDP or TC) on each configured
+// interface, in each configured direction.
 package xdp_udp_ports
 
 import (
@@ -21,16 +22,20 @@ const (
 
 // XDPUDPPorts is the plugin; its exported fields are the options.
 type XDPUDPPorts struct {
-	Interfaces        []string        `toml:"interfaces"`
-	InterfacesExclude []string        `toml:"interfaces_exclude"`
-	XDPMode           string          `toml:"xdp_mode"`
-	PortRoles         []string        `toml:"port_roles"`
-	Ports             []string        `toml:"ports"`
-	XDPFrags          string          `toml:"xdp_frags"`
-	MissingInterfaces string          `toml:"missing_interfaces"`
-	ResyncInterval    config.Duration `toml:"resync_interval"`
-	MaxKernelMemory   config.Size     `toml:"max_kernel_memory"`
-	PinPath           string          `toml:"pin_path"`
+	Interfaces             []string        `toml:"interfaces"`
+	InterfacesExclude      []string        `toml:"interfaces_exclude"`
+	Directions             []string        `toml:"directions"`
+	IngressHook            string          `toml:"ingress_hook"`
+	XDPMode                string          `toml:"xdp_mode"`
+	PortRoles              []string        `toml:"port_roles"`
+	Ports                  []string        `toml:"ports"`
+	MaxPorts               int             `toml:"max_ports"`
+	XDPFrags               string          `toml:"xdp_frags"`
+	MissingInterfaces      string          `toml:"missing_interfaces"`
+	ResyncInterval         config.Duration `toml:"resync_interval"`
+	MaxKernelMemory        config.Size     `toml:"max_kernel_memory"`
+	AbsentInterfaceTimeout config.Duration `toml:"absent_interface_timeout"`
+	PinPath                string          `toml:"pin_path"`
 
 	Log telegraf.Logger `toml:"-"`
 
@@ -44,12 +49,15 @@ func (*XDPUDPPorts) SampleConfig() string { return sampleConfig }
 // New returns the plugin with every option at its default.
 func New() *XDPUDPPorts {
 	return &XDPUDPPorts{
-		XDPMode:           defaultXDPMode,
-		PortRoles:         []string{roleDestination},
-		XDPFrags:          defaultXDPFrags,
-		MissingInterfaces: defaultMissingInterfaces,
-		ResyncInterval:    config.Duration(defaultResyncInterval),
-		MaxKernelMemory:   config.Size(defaultMaxKernelMemory),
+		Directions:             []string{dirIngress},
+		XDPMode:                defaultXDPMode,
+		PortRoles:              []string{roleDestination},
+		MaxPorts:               defaultMaxPorts,
+		XDPFrags:               defaultXDPFrags,
+		MissingInterfaces:      defaultMissingInterfaces,
+		ResyncInterval:         config.Duration(defaultResyncInterval),
+		MaxKernelMemory:        config.Size(defaultMaxKernelMemory),
+		AbsentInterfaceTimeout: config.Duration(defaultAbsentTimeout),
 	}
 }
 

@@ -5,6 +5,7 @@ package xdp_udp_ports
 import (
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strconv"
 	"sync"
@@ -23,10 +24,13 @@ type runtime struct {
 	acc     telegraf.Accumulator
 	ifaces  map[string]*iface // by name; a name keeps its counters
 	nl      *netlink.Handle
+	pinLock io.Closer     // flock on pin_path, held while running
 	done    chan struct{} // closed by Stop
 	wg      sync.WaitGroup
 	running bool
-	snap    bpf.Snapshot // reused by Gather
+	snap    bpf.Snapshot    // reused by Gather
+	idle    map[string]bool // globs that matched nothing when last checked
+	sysfs   string          // sysfs root for driver lookups; "" = /sys (tests set it)
 }
 
 // Init validates the configuration; nothing is loaded or attached.
@@ -40,15 +44,19 @@ func (p *XDPUDPPorts) Init() error {
 			return err
 		}
 	}
+	if err := checkMemory(s); err != nil {
+		return err
+	}
 	p.settings = s
 	return nil
 }
 
-// Start loads the program once per interface and attaches it to every
-// matching interface. Only configuration problems stop it: missing
-// capabilities, or exact names that do not exist with
-// missing_interfaces = "error". Failures on one interface are reported
-// through acc.AddError and retried at every resync.
+// Start loads the program once per interface and direction and attaches
+// it to every matching interface. Only configuration problems stop it:
+// missing capabilities, exact names that do not exist with
+// missing_interfaces = "error", a pin_path another running instance holds.
+// Failures on one interface are reported through acc.AddError and
+// retried at every resync.
 func (p *XDPUDPPorts) Start(acc telegraf.Accumulator) error {
 	if p.settings == nil {
 		if err := p.Init(); err != nil {
@@ -61,30 +69,44 @@ func (p *XDPUDPPorts) Start(acc telegraf.Accumulator) error {
 	if err := checkCapabilities(); err != nil {
 		return err
 	}
+	var lock io.Closer
+	if p.settings.pinPath != "" {
+		var err error
+		if lock, err = LockPinPath(p.settings.pinPath); err != nil {
+			return err
+		}
+	}
+	fail := func(err error) error {
+		if lock != nil {
+			lock.Close()
+		}
+		return err
+	}
 	loader, err := bpf.NewLoader()
 	if err != nil {
-		return fmt.Errorf("loading the XDP program: %w%s", err, hint(err, bpf.ModeAuto))
+		return fail(fmt.Errorf("loading the BPF program: %w%s", err, hint(err, bpf.HookNone)))
 	}
 	nl, err := netlink.NewHandle()
 	if err != nil {
-		return fmt.Errorf("opening a netlink socket: %w", err)
+		return fail(fmt.Errorf("opening a netlink socket: %w", err))
 	}
 	links, err := nl.LinkList()
 	if err != nil {
 		nl.Close()
-		return fmt.Errorf("listing interfaces: %w", err)
+		return fail(fmt.Errorf("listing interfaces: %w", err))
 	}
 	if err := p.checkMissing(links); err != nil {
 		nl.Close()
-		return err
+		return fail(err)
 	}
 	if p.settings.fragsAlways && !loader.FragsSupported() {
 		p.Log.Warn(`xdp_frags = "always": this kernel has no multi-buffer XDP (Linux 5.18+); using the plain program`)
 	}
 
 	p.mu.Lock()
-	p.loader, p.acc, p.nl = loader, acc, nl
+	p.loader, p.acc, p.nl, p.pinLock = loader, acc, nl, lock
 	p.ifaces = make(map[string]*iface)
+	p.idle = make(map[string]bool)
 	p.done = make(chan struct{})
 	p.running = true
 	p.reconcile(links)
@@ -118,8 +140,28 @@ func (p *XDPUDPPorts) checkMissing(links []netlink.Link) error {
 	return fmt.Errorf("interfaces: no such interface %s (set missing_interfaces = \"wait\" to attach when it appears)", joinList(missing))
 }
 
-// Gather emits the counters of every attached interface, all with one
-// timestamp.
+// warnUnmatched warns once about every glob of interfaces that matches no
+// interface (also after excludes), again only after it matched something
+// in between. Called with p.mu held.
+func (p *XDPUDPPorts) warnUnmatched(links []netlink.Link) {
+	for _, g := range p.settings.include.globs {
+		matched := slices.ContainsFunc(links, func(l netlink.Link) bool {
+			return globMatch(g, l.Attrs().Name) && !p.settings.exclude.match(l.Attrs().Name)
+		})
+		switch {
+		case matched:
+			delete(p.idle, g)
+		case !p.idle[g]:
+			p.idle[g] = true
+			p.Log.Warnf("interfaces: %q matches no interface (yet); interfaces that appear and match are attached", g)
+		}
+	}
+}
+
+// Gather emits the counters of every interface that exists, all with one
+// timestamp: per port while attached, and the summary with attached = 1,
+// or attached = 0 while the interface is not attached (its per-port series
+// pause then).
 func (p *XDPUDPPorts) Gather(acc telegraf.Accumulator) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -129,28 +171,66 @@ func (p *XDPUDPPorts) Gather(acc telegraf.Accumulator) error {
 	now := time.Now()
 	names := make([]string, 0, len(p.ifaces))
 	for name, it := range p.ifaces {
-		if it.att != nil {
+		if it.index != 0 {
 			names = append(names, name)
 		}
 	}
 	slices.Sort(names)
 	for _, name := range names {
 		it := p.ifaces[name]
-		it.counters.Snapshot(&p.snap)
-		p.emit(acc, it, &p.snap, now)
+		for _, c := range it.dirs {
+			p.emit(acc, it, c, now)
+		}
 	}
 	return nil
 }
 
-func (p *XDPUDPPorts) emit(acc telegraf.Accumulator, it *iface, s *bpf.Snapshot, now time.Time) {
-	if p.settings.destination {
-		emitPorts(acc, it.name, roleDestination, s.Destination, s.DestinationOther, now)
+// emit writes one counting's metrics.
+func (p *XDPUDPPorts) emit(acc telegraf.Accumulator, it *iface, c *counting, now time.Time) {
+	if c.hook == bpf.HookNone {
+		return // refused before any hook was chosen (link type)
 	}
-	if p.settings.source {
-		emitPorts(acc, it.name, roleSource, s.Source, s.SourceOther, now)
+	s := &p.snap
+	if c.counters != nil {
+		c.counters.Snapshot(s)
+	} else {
+		s.Summary = bpf.Summary{} // not loaded (yet): nothing counted
+	}
+	dir := c.dir.String()
+	if c.att != nil && c.series != nil {
+		for _, role := range p.roles() {
+			ports, other := roleCounts(s, role)
+			add := func(port string, n bpf.Counter) {
+				acc.AddCounter(measurementPorts,
+					map[string]any{"packets": int64(n.Packets), "bytes": int64(n.Bytes)},
+					map[string]string{"interface": it.name, "direction": dir, "port": port, "port_role": role.String()}, now)
+			}
+			r := c.series.roles[role].emit(ports, other, add)
+			if r.limitReached {
+				p.Log.Warnf("interface %s: %s: %s ports: max_ports (%d) reached; the traffic of every further port is summed into port=\"other\" (the kernel still counts each; xdp_udp_ports top shows them all)",
+					it.name, dir, role, p.settings.maxPorts)
+			}
+			if r.changed {
+				if err := c.series.save(role); err != nil {
+					p.Log.Warnf("interface %s: %s: %v", it.name, dir, err)
+				}
+			}
+		}
 	}
 	sum := s.Summary
+	if c.series == nil || !c.series.summary {
+		// A new summary series starts with zeros (see portSeries).
+		sum = bpf.Summary{}
+		if c.series != nil {
+			c.series.summary = true
+		}
+	}
+	attached := int64(0)
+	if c.att != nil {
+		attached = 1
+	}
 	acc.AddCounter(measurementInterface, map[string]any{
+		"attached":          attached,
 		"packets":           int64(sum.Packets),
 		"bytes":             int64(sum.Bytes),
 		"udp_packets":       int64(sum.UDPPackets),
@@ -158,21 +238,19 @@ func (p *XDPUDPPorts) emit(acc telegraf.Accumulator, it *iface, s *bpf.Snapshot,
 		"udp_fragments":     int64(sum.UDPFragments),
 		"other_packets":     int64(sum.OtherPackets),
 		"malformed_packets": int64(sum.MalformedPackets),
-	}, map[string]string{"interface": it.name, "xdp_mode": it.att.Mode.String()}, now)
+	}, map[string]string{"interface": it.name, "direction": dir, "hook": c.hook.String()}, now)
 }
 
-func emitPorts(acc telegraf.Accumulator, ifname, role string, ports []bpf.PortCount, other bpf.Counter, now time.Time) {
-	add := func(port string, c bpf.Counter) {
-		acc.AddCounter(measurementPorts,
-			map[string]any{"packets": int64(c.Packets), "bytes": int64(c.Bytes)},
-			map[string]string{"interface": ifname, "port": port, "port_role": role}, now)
+// roles are the port roles configured.
+func (p *XDPUDPPorts) roles() []bpf.Role {
+	var out []bpf.Role
+	if p.settings.destination {
+		out = append(out, bpf.Destination)
 	}
-	for _, pc := range ports {
-		add(strconv.Itoa(int(pc.Port)), pc.Counter)
+	if p.settings.source {
+		out = append(out, bpf.Source)
 	}
-	if other.Packets > 0 {
-		add("other", other)
-	}
+	return out
 }
 
 // Stop detaches every program and frees the maps (with pin_path set, the
@@ -194,5 +272,8 @@ func (p *XDPUDPPorts) Stop() {
 	defer p.mu.Unlock()
 	p.closeAll()
 	p.nl.Close()
-	p.nl, p.loader, p.acc = nil, nil, nil
+	if p.pinLock != nil {
+		p.pinLock.Close()
+	}
+	p.nl, p.loader, p.acc, p.pinLock = nil, nil, nil, nil
 }
