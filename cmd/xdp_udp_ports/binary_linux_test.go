@@ -125,6 +125,15 @@ func (pr *proc) exit(t *testing.T, timeout time.Duration) int {
 	}
 }
 
+func writeConfig(t *testing.T, body string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "plugin.conf")
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 func pluginConfig(t *testing.T, iface string) string {
 	return writeConfig(t, fmt.Sprintf("[[inputs.xdp_udp_ports]]\n  interfaces = [%q]\n  xdp_mode = \"native\"\n", iface))
 }

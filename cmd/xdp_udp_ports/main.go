@@ -11,23 +11,18 @@ import (
 	"os"
 	"time"
 
-	"github.com/influxdata/telegraf"
 	"github.com/influxdata/telegraf/plugins/common/shim"
-)
 
-func logLevel(debug bool) telegraf.LogLevel {
-	if debug {
-		return telegraf.Debug
-	}
-	return telegraf.Info
-}
+	"github.com/xdp-udp-ports/xdp_udp_ports/internal/cli"
+	"github.com/xdp-udp-ports/xdp_udp_ports/internal/top"
+)
 
 func main() {
 	os.Exit(run(os.Args[1:]))
 }
 
 // subcommands besides the default execd mode.
-var subcommands = map[string]func(args []string) int{}
+var subcommands = map[string]func(args []string) int{"top": top.Run}
 
 func run(args []string) int {
 	if len(args) > 0 {
@@ -51,7 +46,7 @@ func run(args []string) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	p, err := loadConfig(*configFile)
+	p, err := cli.LoadConfig(*configFile)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "xdp_udp_ports: %v\n", err)
 		return 1
@@ -65,8 +60,8 @@ func run(args []string) int {
 		return 1
 	}
 	// AddInput gave the plugin the shim's logger; lines Telegraf's execd can
-	// level are better (see lineLogger).
-	p.Log = &lineLogger{w: os.Stderr, level: logLevel(*debug)}
+	// level are better (see cli.Logger).
+	p.Log = cli.NewLogger(os.Stderr, *debug)
 	if err := s.Run(*pollInterval); err != nil {
 		fmt.Fprintf(os.Stderr, "xdp_udp_ports: %v\n", err)
 		return 1

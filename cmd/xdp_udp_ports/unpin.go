@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 
 	"github.com/xdp-udp-ports/xdp_udp_ports/bpf"
+	"github.com/xdp-udp-ports/xdp_udp_ports/internal/cli"
 )
 
 func init() { subcommands["unpin"] = runUnpin }
@@ -26,7 +27,7 @@ func runUnpin(args []string) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	p, err := loadConfig(*configFile)
+	p, err := cli.LoadConfig(*configFile)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "xdp_udp_ports unpin: %v\n", err)
 		return 1

@@ -1,4 +1,4 @@
-package main
+package top
 
 import (
 	"errors"
@@ -13,10 +13,9 @@ import (
 
 	"github.com/influxdata/telegraf"
 
+	"github.com/xdp-udp-ports/xdp_udp_ports/internal/cli"
 	plugin "github.com/xdp-udp-ports/xdp_udp_ports/plugins/inputs/xdp_udp_ports"
 )
-
-func init() { subcommands["top"] = runTop }
 
 const topUsage = `Usage: xdp_udp_ports top [-config FILE] [-i IFACE[,IFACE...]] [-n 20] [-interval 1s] [-duration D] [-debug]
 
@@ -28,9 +27,9 @@ of every port seen.
 
 `
 
-// runTop is `xdp_udp_ports top`: the plugin, gathered every interval into
-// a live table, then its totals.
-func runTop(args []string) int {
+// Run is `xdp_udp_ports top`: the plugin, gathered every interval into a
+// live table, then its totals. args follow "top"; it returns the exit code.
+func Run(args []string) int {
 	fs := flag.NewFlagSet("xdp_udp_ports top", flag.ContinueOnError)
 	configFile := fs.String("config", "", "read the plugin's options from `FILE` (one [[inputs.xdp_udp_ports]] table); without it, the plugin's defaults")
 	ifaces := fs.String("i", "", "attach to `IFACE[,IFACE...]` (names or globs), replacing the config's interfaces")
@@ -80,7 +79,7 @@ func runTop(args []string) int {
 	if err != nil {
 		return fail(err)
 	}
-	p.Log = &lineLogger{w: msgs, level: logLevel(*debug)}
+	p.Log = cli.NewLogger(msgs, *debug)
 	if err := p.Init(); err != nil {
 		return fail(err)
 	}
@@ -120,7 +119,7 @@ func topPlugin(configFile, ifaces string, msgs *messages) (*plugin.XDPUDPPorts, 
 	p := plugin.New()
 	if configFile != "" {
 		var err error
-		if p, err = loadConfig(configFile); err != nil {
+		if p, err = cli.LoadConfig(configFile); err != nil {
 			return nil, err
 		}
 	}

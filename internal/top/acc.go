@@ -1,4 +1,4 @@
-package main
+package top
 
 import (
 	"fmt"
@@ -85,7 +85,7 @@ func (*collector) WithTracking(int) telegraf.TrackingAccumulator {
 	panic("xdp_udp_ports top: tracking accumulator not supported")
 }
 
-// messages is where the plugin's log lines (from a lineLogger) and
+// messages is where the plugin's log lines (from a cli.Logger) and
 // errors go, one line each starting with a level marker ("E! ", "W! ",
 // "I! "...). Written straight to stderr while no live view is on the
 // terminal; while one is, they are kept for its status lines, and

@@ -1,4 +1,4 @@
-package main
+package top
 
 import (
 	"bytes"
@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/xdp-udp-ports/xdp_udp_ports/internal/cli"
 )
 
 func TestFormats(t *testing.T) {
@@ -151,7 +153,7 @@ func TestScreens(t *testing.T) {
 func TestMessages(t *testing.T) {
 	var b bytes.Buffer
 	msgs := &messages{w: &b}
-	l := &lineLogger{w: msgs, level: logLevel(false)}
+	l := cli.NewLogger(msgs, false)
 	l.Infof("attached to %s", "eth0")
 	msgs.holdWhileLive()
 	l.Info("one")

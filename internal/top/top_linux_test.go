@@ -1,4 +1,4 @@
-package main
+package top
 
 import (
 	"bytes"
@@ -17,6 +17,31 @@ import (
 
 	"github.com/xdp-udp-ports/xdp_udp_ports/internal/testnet"
 )
+
+// binPath is the command, built once per test binary run: the live tests
+// run `xdp_udp_ports top` as users do.
+var binPath string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "xdp_udp_ports-top")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binPath = filepath.Join(dir, "xdp_udp_ports")
+	out, err := exec.Command("go", "build", "-o", binPath, "../../cmd/xdp_udp_ports").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "building the binary: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func pluginConfig(t *testing.T, iface string) string {
+	return writeConfig(t, fmt.Sprintf("[[inputs.xdp_udp_ports]]\n  interfaces = [%q]\n  xdp_mode = \"native\"\n", iface))
+}
 
 // topTraffic is what the live tests send: 5353 is named in the test's
 // services file, 443 only for tcp there (so it shows without a name).
@@ -376,4 +401,3 @@ func zombieStatus(pid int) string {
 	}
 	return strconv.Itoa(ws.ExitStatus())
 }
-

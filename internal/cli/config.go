@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"errors"
@@ -14,11 +14,11 @@ import (
 
 const table = "inputs.xdp_udp_ports"
 
-// loadConfig reads the plugin's config file strictly. Telegraf's shim
+// LoadConfig reads the plugin's config file strictly. Telegraf's shim
 // would silently ignore unknown options, other plugins and a second
 // [[inputs.xdp_udp_ports]] table; here each is an error that names it.
 // $VAR and ${VAR} are replaced from the environment, as the shim does.
-func loadConfig(path string) (*plugin.XDPUDPPorts, error) {
+func LoadConfig(path string) (*plugin.XDPUDPPorts, error) {
 	p := plugin.New()
 	if path == "" {
 		return nil, errors.New("no config file: pass -config FILE with an [[inputs.xdp_udp_ports]] table (see sample.conf)")

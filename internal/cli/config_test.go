@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"os"
@@ -30,7 +30,7 @@ func TestLoadConfigRejects(t *testing.T) {
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			_, err := loadConfig(writeConfig(t, tc.body))
+			_, err := LoadConfig(writeConfig(t, tc.body))
 			if err == nil {
 				t.Fatal("accepted")
 			}
@@ -44,7 +44,7 @@ func TestLoadConfigRejects(t *testing.T) {
 }
 
 func TestLoadConfigSample(t *testing.T) {
-	p, err := loadConfig("../../sample.conf")
+	p, err := LoadConfig("../../sample.conf")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +55,7 @@ func TestLoadConfigSample(t *testing.T) {
 
 func TestLoadConfigEnv(t *testing.T) {
 	t.Setenv("XDP_TEST_IFACE", "veth9")
-	p, err := loadConfig(writeConfig(t, "[[inputs.xdp_udp_ports]]\n  interfaces = [\"$XDP_TEST_IFACE\"]\n"))
+	p, err := LoadConfig(writeConfig(t, "[[inputs.xdp_udp_ports]]\n  interfaces = [\"$XDP_TEST_IFACE\"]\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
