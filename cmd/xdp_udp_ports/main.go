@@ -2,13 +2,16 @@
 // plugin: it prints line protocol on stdout, gathers every -poll_interval
 // (or when Telegraf writes a line to stdin, with -poll_interval_disabled),
 // and stops cleanly - detaching its XDP programs - when stdin closes or on
-// SIGTERM/SIGINT.
+// SIGTERM/SIGINT. `xdp_udp_ports top` is a live view (internal/top),
+// `xdp_udp_ports unpin` removes what pin_path kept.
 package main
 
 import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/influxdata/telegraf/plugins/common/shim"
@@ -37,18 +40,29 @@ func run(args []string) int {
 	pollDisabled := fs.Bool("poll_interval_disabled", false,
 		"gather only when a line arrives on stdin (Telegraf's execd with signal = \"STDIN\")")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: xdp_udp_ports -config FILE [-poll_interval 1s | -poll_interval_disabled]\n")
-		for name := range subcommands {
+		fmt.Fprintf(fs.Output(), "Usage: xdp_udp_ports -config FILE [-poll_interval 1s | -poll_interval_disabled] [-debug]\n")
+		for _, name := range slices.Sorted(func(yield func(string) bool) {
+			for name := range subcommands {
+				if !yield(name) {
+					return
+				}
+			}
+		}) {
 			fmt.Fprintf(fs.Output(), "       xdp_udp_ports %s -h\n", name)
 		}
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if code, ok := cli.ParseFlags(fs, args, os.Stdout, os.Stderr, subcommandHint(args)); !ok {
+		return code
+	}
+	logger := cli.NewLogger(os.Stderr, *debug)
+	if !*pollDisabled && *pollInterval <= 0 {
+		logger.Errorf("-poll_interval: must be positive, got %s (-poll_interval_disabled gathers only on a line on stdin)", *pollInterval)
 		return 2
 	}
 	p, err := cli.LoadConfig(*configFile)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "xdp_udp_ports: %v\n", err)
+		logger.Error(err.Error())
 		return 1
 	}
 	if *pollDisabled {
@@ -56,15 +70,28 @@ func run(args []string) int {
 	}
 	s := shim.New()
 	if err := s.AddInput(p); err != nil {
-		fmt.Fprintf(os.Stderr, "xdp_udp_ports: %v\n", err)
+		logger.Error(err.Error())
 		return 1
 	}
 	// AddInput gave the plugin the shim's logger; lines Telegraf's execd can
 	// level are better (see cli.Logger).
-	p.Log = cli.NewLogger(os.Stderr, *debug)
+	p.Log = logger
 	if err := s.Run(*pollInterval); err != nil {
-		fmt.Fprintf(os.Stderr, "xdp_udp_ports: %v\n", err)
+		logger.Error(err.Error())
 		return 1
 	}
 	return 0
+}
+
+// subcommandHint explains an argument after the flags that names a
+// subcommand: "-config c.conf top" is not "top -config c.conf".
+func subcommandHint(args []string) func(arg string) string {
+	return func(arg string) string {
+		if _, ok := subcommands[arg]; !ok {
+			return ""
+		}
+		i := slices.Index(args, arg)
+		fixed := append(append([]string{arg}, args[:i]...), args[i+1:]...)
+		return fmt.Sprintf("; a subcommand comes first: xdp_udp_ports %s", strings.Join(fixed, " "))
+	}
 }

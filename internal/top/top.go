@@ -53,26 +53,25 @@ func Run(args []string) int {
 			fmt.Fprintln(fs.Output())
 		})
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, ok := cli.ParseFlags(fs, args, os.Stdout, os.Stderr, nil); !ok {
+		return code
 	}
 	fail := func(err error) int {
-		fmt.Fprintf(os.Stderr, "xdp_udp_ports top: %v\n", err)
+		fmt.Fprintf(os.Stderr, "E! %v\n", err)
 		return 1
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(os.Stderr, "xdp_udp_ports top: unexpected argument %q\n", fs.Arg(0))
-		fs.Usage()
+	var bad error
+	switch {
+	case *rows < 0:
+		bad = fmt.Errorf("-n: must not be negative, got %d (0 shows all)", *rows)
+	case *interval <= 0:
+		bad = fmt.Errorf("-interval: must be positive, got %s", *interval)
+	case *duration < 0:
+		bad = fmt.Errorf("-duration: must not be negative, got %s", *duration)
+	}
+	if bad != nil {
+		fmt.Fprintf(os.Stderr, "E! %s: %v\n", fs.Name(), bad)
 		return 2
-	}
-	if *interval <= 0 {
-		return fail(fmt.Errorf("-interval: must be positive, got %s", *interval))
-	}
-	if *duration < 0 {
-		return fail(fmt.Errorf("-duration: must not be negative, got %s", *duration))
 	}
 	msgs := &messages{w: os.Stderr}
 	p, err := topPlugin(*configFile, *ifaces, msgs)
