@@ -27,6 +27,16 @@ func TestLoadConfigRejects(t *testing.T) {
 		"no table":       {"", []string{"no [[inputs.xdp_udp_ports]] table"}},
 		"wrong type":     {"[[inputs.xdp_udp_ports]]\n  interfaces = \"lo\"\n", []string{"interfaces"}},
 		"bad toml":       {"[[inputs.xdp_udp_ports]\n", []string{"plugin.conf"}},
+		"telegraf.conf": {"[agent]\n  interval = \"10s\"\n[[outputs.influxdb]]\n  urls = []\n[[inputs.xdp_udp_ports]]\n  interfaces = [\"lo\"]\n",
+			[]string{"[agent], [[outputs.influxdb]]: this looks like a telegraf.conf", "-config takes the plugin's own file", "[[inputs.execd]]"}},
+		"execd table": {"[[inputs.execd]]\n  command = [\"xdp_udp_ports\", \"-config\", \"x.conf\"]\n",
+			[]string{"[[inputs.execd]]: this looks like a telegraf.conf"}},
+		"outside a table": {"interfaces = [\"lo\"]\n", []string{"interfaces outside any table", "under [[inputs.xdp_udp_ports]]"}},
+		"single brackets": {"[inputs.xdp_udp_ports]\n  interfaces = [\"lo\"]\n",
+			[]string{"[inputs.xdp_udp_ports] is a single table", "write [[inputs.xdp_udp_ports]], with double brackets"}},
+		"telegraf options": {"[[inputs.xdp_udp_ports]]\n  interfaces = [\"lo\"]\n  interval = \"10s\"\n  name_override = \"udp\"\n  fieldinclude = [\"bytes\"]\n  portz = 1\n  [inputs.xdp_udp_ports.tags]\n    dc = \"a\"\n  [inputs.xdp_udp_ports.tagpass]\n    port = [\"53\"]\n",
+			[]string{"unknown option(s) portz;", "fieldinclude, interval, name_override, tagpass, tags: Telegraf's own per-plugin option(s)",
+				"set them on the [[inputs.execd]] table", "-poll_interval"}},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
