@@ -9,18 +9,20 @@ package main
 import (
 	"flag"
 	"fmt"
+	"log"
 	"os"
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/influxdata/telegraf/plugins/common/shim"
 
 	"github.com/xdp-udp-ports/xdp_udp_ports/internal/cli"
 	"github.com/xdp-udp-ports/xdp_udp_ports/internal/top"
 )
 
 func main() {
+	// Libraries that log through the standard logger write Telegraf's
+	// level markers first ("D! ..."); no date before them.
+	log.SetFlags(0)
 	os.Exit(run(os.Args[1:]))
 }
 
@@ -60,23 +62,21 @@ func run(args []string) int {
 		logger.Errorf("-poll_interval: must be positive, got %s (-poll_interval_disabled gathers only on a line on stdin)", *pollInterval)
 		return 2
 	}
+	if *pollDisabled {
+		*pollInterval = 0
+	}
 	p, err := cli.LoadConfig(*configFile)
 	if err != nil {
 		logger.Error(err.Error())
 		return 1
 	}
-	if *pollDisabled {
-		*pollInterval = shim.PollIntervalDisabled
-	}
-	s := shim.New()
-	if err := s.AddInput(p); err != nil {
+	p.Log = logger
+	if err := p.Init(); err != nil {
 		logger.Error(err.Error())
 		return 1
 	}
-	// AddInput gave the plugin the shim's logger; lines Telegraf's execd can
-	// level are better (see cli.Logger).
-	p.Log = logger
-	if err := s.Run(*pollInterval); err != nil {
+	e := &execd{plugin: p, log: logger, stdin: os.Stdin, stdout: os.Stdout, poll: *pollInterval}
+	if err := e.run(); err != nil {
 		logger.Error(err.Error())
 		return 1
 	}
