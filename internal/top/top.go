@@ -105,8 +105,7 @@ func Run(args []string) int {
 	if *duration > 0 {
 		end = time.After(*duration)
 	}
-	t.run(stop, end)
-	return 0
+	return t.run(stop, end)
 }
 
 // topPlugin makes the plugin from the config file (or its defaults), the
@@ -152,20 +151,22 @@ type top struct {
 	out      io.Writer
 	rows     int
 	interval time.Duration
+	live     bool // the screen is a terminal
 }
 
 // run reads the counters (the first reading is the baseline), redraws
 // every interval until stop or end, then reads them a last time, detaches
 // (Stop) and prints the totals. On a terminal the first frame, with the
-// totals so far, comes at once.
-func (t *top) run(stop <-chan os.Signal, end <-chan time.Time) {
+// totals so far, comes at once. It returns the exit code: 1 if no
+// interface was ever attached.
+func (t *top) run(stop <-chan os.Signal, end <-chan time.Time) int {
 	defer t.screen.close() // also on a panic: the terminal comes back
-	_, live := t.screen.(*termScreen)
-	if live {
+	_, t.live = t.screen.(*termScreen)
+	if t.live {
 		t.msgs.holdWhileLive()
 	}
 	t.read()
-	if live {
+	if t.live {
 		t.draw()
 	}
 	ticker := time.NewTicker(t.interval)
@@ -191,16 +192,29 @@ loop:
 		b.WriteString(l + "\n")
 	}
 	fmt.Fprint(t.out, b.String())
+	if !t.model.everAttached {
+		t.msgs.add(telegraf.Error, "no interface was attached (watching "+strings.Join(t.plugin.Interfaces, ", ")+")")
+		return 1
+	}
+	return 0
 }
 
+// draw shows a frame. Its status lines are the latest messages: always on
+// a terminal (stderr is hidden behind the view); in plain blocks, where
+// messages go to stderr as they come, only while nothing is attached, so
+// that the blocks say why.
 func (t *top) draw() {
+	status := t.msgs.latest()
+	if !t.live && len(t.model.attached()) > 0 {
+		status = nil
+	}
 	t.screen.draw(liveLines(t.model, t.svc, liveOptions{
 		now:      t.model.last,
 		interval: t.interval,
 		rows:     t.rows,
 		height:   t.screen.height(),
 		watching: t.plugin.Interfaces,
-		status:   t.msgs.latest(),
+		status:   status,
 	}))
 }
 
