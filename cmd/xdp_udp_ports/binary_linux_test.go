@@ -2,12 +2,15 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -43,8 +46,26 @@ type proc struct {
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
 	lines  chan string
-	stderr *strings.Builder
+	stderr *syncBuffer
 	done   chan error
+}
+
+// syncBuffer is a bytes.Buffer a test reads while a process writes it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
 
 func startBinary(t *testing.T, ns, config string, args ...string) *proc {
@@ -64,7 +85,7 @@ func startProc(t *testing.T, cmd *exec.Cmd) *proc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pr := &proc{cmd: cmd, stdin: stdin, lines: make(chan string, 1024), stderr: &strings.Builder{}, done: make(chan error, 1)}
+	pr := &proc{cmd: cmd, stdin: stdin, lines: make(chan string, 1024), stderr: &syncBuffer{}, done: make(chan error, 1)}
 	cmd.Stderr = pr.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -104,11 +125,41 @@ func (pr *proc) waitFor(t *testing.T, timeout time.Duration, ok func(telegraf.Me
 			if err != nil {
 				t.Fatalf("stdout line %q is not line protocol: %v", line, err)
 			}
+			requireSortedFields(t, line)
 			if ok(m) {
 				return m
 			}
 		case <-deadline:
 			t.Fatalf("no matching metric within %s; stderr:\n%s", timeout, pr.stderr)
+		}
+	}
+}
+
+// requireSortedFields fails unless the fields of a line of line protocol
+// (no spaces in the measurement, tags or field values) are sorted by key,
+// as Telegraf's influx_sort_fields writes them.
+func requireSortedFields(t *testing.T, line string) {
+	t.Helper()
+	parts := strings.Split(line, " ")
+	if len(parts) != 3 {
+		t.Fatalf("line %q: want measurement,tags fields timestamp", line)
+	}
+	var keys []string
+	for _, f := range strings.Split(parts[1], ",") {
+		key, _, _ := strings.Cut(f, "=")
+		keys = append(keys, key)
+	}
+	if !slices.IsSorted(keys) {
+		t.Errorf("fields not sorted by name: %q", line)
+	}
+}
+
+// waitStderr waits until stderr holds want.
+func (pr *proc) waitStderr(t *testing.T, timeout time.Duration, want string) {
+	t.Helper()
+	for deadline := time.Now().Add(timeout); !strings.Contains(pr.stderr.String(), want); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("stderr has no %q after %s:\n%s", want, timeout, pr.stderr)
 		}
 	}
 }
@@ -123,6 +174,15 @@ func (pr *proc) exit(t *testing.T, timeout time.Duration) int {
 		t.Fatalf("still running %s later", timeout)
 		return -1
 	}
+}
+
+func writeConfig(t *testing.T, body string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "plugin.conf")
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 func pluginConfig(t *testing.T, iface string) string {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 
 	"github.com/xdp-udp-ports/xdp_udp_ports/bpf"
+	"github.com/xdp-udp-ports/xdp_udp_ports/internal/cli"
 )
 
 func init() { subcommands["unpin"] = runUnpin }
@@ -23,27 +24,28 @@ func runUnpin(args []string) int {
 		fmt.Fprintf(fs.Output(), "Usage: xdp_udp_ports unpin -config FILE\n\nDetaches the XDP programs pinned under pin_path and removes the pins.\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := cli.ParseFlags(fs, args, os.Stdout, os.Stderr, nil); !ok {
+		return code
 	}
-	p, err := loadConfig(*configFile)
+	log := cli.NewLogger(os.Stderr, false)
+	p, err := cli.LoadConfig(*configFile)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "xdp_udp_ports unpin: %v\n", err)
+		log.Error(err.Error())
 		return 1
 	}
 	if p.PinPath == "" {
-		fmt.Fprintf(os.Stderr, "xdp_udp_ports unpin: %s sets no pin_path: nothing is pinned\n", *configFile)
+		log.Errorf("%s sets no pin_path: nothing is pinned", *configFile)
 		return 1
 	}
-	if err := unpinAll(p.PinPath); err != nil {
-		fmt.Fprintf(os.Stderr, "xdp_udp_ports unpin: %v\n", err)
+	if err := unpinAll(p.PinPath, log); err != nil {
+		log.Error(err.Error())
 		return 1
 	}
 	return 0
 }
 
 // unpinAll removes every interface's pins under dir, then dir if empty.
-func unpinAll(dir string) error {
+func unpinAll(dir string, log *cli.Logger) error {
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -61,7 +63,7 @@ func unpinAll(dir string) error {
 			errs = append(errs, fmt.Errorf("%s: %w", path, err))
 			continue
 		}
-		fmt.Fprintf(os.Stderr, "unpinned %s\n", path)
+		log.Infof("unpinned %s", path)
 	}
 	os.Remove(dir) // fails, harmlessly, if not empty or a mount point
 	return errors.Join(errs...)

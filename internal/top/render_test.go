@@ -1,4 +1,4 @@
-package main
+package top
 
 import (
 	"bytes"
@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/xdp-udp-ports/xdp_udp_ports/internal/cli"
 )
 
 func TestFormats(t *testing.T) {
@@ -151,7 +153,7 @@ func TestScreens(t *testing.T) {
 func TestMessages(t *testing.T) {
 	var b bytes.Buffer
 	msgs := &messages{w: &b}
-	l := &lineLogger{w: msgs, level: logLevel(false)}
+	l := cli.NewLogger(msgs, false)
 	l.Infof("attached to %s", "eth0")
 	msgs.holdWhileLive()
 	l.Info("one")
@@ -166,9 +168,20 @@ func TestMessages(t *testing.T) {
 		t.Errorf("written while live: %q", b.String())
 	}
 	msgs.release()
-	l.Info("after")
-	want := "I! attached to eth0\nE! interface eth1: refused\nW! three\nI! after\n"
-	if b.String() != want {
-		t.Errorf("got %q, want %q", b.String(), want)
+	if want := "I! attached to eth0\nE! interface eth1: refused\nW! three\n"; b.String() != want {
+		t.Errorf("at release: %q, want %q", b.String(), want)
+	}
+	// Then written at once; warnings and errors stay in the status lines
+	// while newer info lines come: the reason nothing is attached stays
+	// in view.
+	for i := range 5 {
+		l.Infof("info %d", i)
+	}
+	if !strings.HasSuffix(b.String(), "W! three\nI! info 0\nI! info 1\nI! info 2\nI! info 3\nI! info 4\n") {
+		t.Errorf("after release: %q", b.String())
+	}
+	if got := msgs.latest(); len(got) != 3 || !strings.HasSuffix(got[0], " E! interface eth1: refused") ||
+		!strings.HasSuffix(got[1], " W! three") || !strings.HasSuffix(got[2], " I! info 4") {
+		t.Errorf("latest after infos %q", got)
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"os"
@@ -27,10 +27,20 @@ func TestLoadConfigRejects(t *testing.T) {
 		"no table":       {"", []string{"no [[inputs.xdp_udp_ports]] table"}},
 		"wrong type":     {"[[inputs.xdp_udp_ports]]\n  interfaces = \"lo\"\n", []string{"interfaces"}},
 		"bad toml":       {"[[inputs.xdp_udp_ports]\n", []string{"plugin.conf"}},
+		"telegraf.conf": {"[agent]\n  interval = \"10s\"\n[[outputs.influxdb]]\n  urls = []\n[[inputs.xdp_udp_ports]]\n  interfaces = [\"lo\"]\n",
+			[]string{"[agent], [[outputs.influxdb]]: this looks like a telegraf.conf", "-config takes the plugin's own file", "[[inputs.execd]]"}},
+		"execd table": {"[[inputs.execd]]\n  command = [\"xdp_udp_ports\", \"-config\", \"x.conf\"]\n",
+			[]string{"[[inputs.execd]]: this looks like a telegraf.conf"}},
+		"outside a table": {"interfaces = [\"lo\"]\n", []string{"interfaces outside any table", "under [[inputs.xdp_udp_ports]]"}},
+		"single brackets": {"[inputs.xdp_udp_ports]\n  interfaces = [\"lo\"]\n",
+			[]string{"[inputs.xdp_udp_ports] is a single table", "write [[inputs.xdp_udp_ports]], with double brackets"}},
+		"telegraf options": {"[[inputs.xdp_udp_ports]]\n  interfaces = [\"lo\"]\n  interval = \"10s\"\n  name_override = \"udp\"\n  fieldinclude = [\"bytes\"]\n  portz = 1\n  [inputs.xdp_udp_ports.tags]\n    dc = \"a\"\n  [inputs.xdp_udp_ports.tagpass]\n    port = [\"53\"]\n",
+			[]string{"unknown option(s) portz;", "fieldinclude, interval, name_override, tagpass, tags: Telegraf's own per-plugin option(s)",
+				"set them on the [[inputs.execd]] table", "-poll_interval"}},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			_, err := loadConfig(writeConfig(t, tc.body))
+			_, err := LoadConfig(writeConfig(t, tc.body))
 			if err == nil {
 				t.Fatal("accepted")
 			}
@@ -44,7 +54,7 @@ func TestLoadConfigRejects(t *testing.T) {
 }
 
 func TestLoadConfigSample(t *testing.T) {
-	p, err := loadConfig("../../sample.conf")
+	p, err := LoadConfig("../../sample.conf")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +65,7 @@ func TestLoadConfigSample(t *testing.T) {
 
 func TestLoadConfigEnv(t *testing.T) {
 	t.Setenv("XDP_TEST_IFACE", "veth9")
-	p, err := loadConfig(writeConfig(t, "[[inputs.xdp_udp_ports]]\n  interfaces = [\"$XDP_TEST_IFACE\"]\n"))
+	p, err := LoadConfig(writeConfig(t, "[[inputs.xdp_udp_ports]]\n  interfaces = [\"$XDP_TEST_IFACE\"]\n"))
 	if err != nil {
 		t.Fatal(err)
 	}

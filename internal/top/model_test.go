@@ -1,4 +1,4 @@
-package main
+package top
 
 import (
 	"slices"
@@ -108,5 +108,25 @@ func TestModelOrder(t *testing.T) {
 	rate, total := m.roleSums()
 	if rate["destination"] != 207 || total["source"] != 7 {
 		t.Errorf("roleSums %v %v", rate, total)
+	}
+}
+
+// An interface counts as attached when its summary has no attached field,
+// or attached = 1; one reported with attached = 0 is not in the header.
+func TestModelAttached(t *testing.T) {
+	m := newModel()
+	m.update(nil, t0)
+	if m.everAttached {
+		t.Error("attached before any summary")
+	}
+	down := ifacePoint("eth1", "native", 0, 0)
+	down.fields["attached"] = int64(0)
+	m.update(at(1, down), time.Time{})
+	if m.everAttached || len(m.attached()) != 0 || len(m.allIfaces()) != 1 {
+		t.Errorf("attached = 0: ever %v, attached %d, all %d", m.everAttached, len(m.attached()), len(m.allIfaces()))
+	}
+	m.update(at(2, ifacePoint("eth0", "native", 1, 0), down), time.Time{})
+	if a := m.attached(); !m.everAttached || len(a) != 1 || a[0].name != "eth0" {
+		t.Errorf("eth0 without the field: ever %v, attached %v", m.everAttached, a)
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package top
 
 import (
 	"bytes"
@@ -17,6 +17,31 @@ import (
 
 	"github.com/xdp-udp-ports/xdp_udp_ports/internal/testnet"
 )
+
+// binPath is the command, built once per test binary run: the live tests
+// run `xdp_udp_ports top` as users do.
+var binPath string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "xdp_udp_ports-top")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binPath = filepath.Join(dir, "xdp_udp_ports")
+	out, err := exec.Command("go", "build", "-o", binPath, "../../cmd/xdp_udp_ports").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "building the binary: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func pluginConfig(t *testing.T, iface string) string {
+	return writeConfig(t, fmt.Sprintf("[[inputs.xdp_udp_ports]]\n  interfaces = [%q]\n  xdp_mode = \"native\"\n", iface))
+}
 
 // topTraffic is what the live tests send: 5353 is named in the test's
 // services file, 443 only for tcp there (so it shows without a name).
@@ -314,28 +339,7 @@ func TestTopTerminal(t *testing.T) {
 	t.Logf("live view:\n%s", screen)
 
 	tm.run("send-keys", "-t", "top", "C-c")
-	// The pane is dead when the process has closed the terminal; its exit
-	// status is there once tmux has reaped it. Under load tmux sometimes
-	// leaves the exited process a zombie for many seconds (seen with tmux
-	// 3.3a): its exit status is then read from /proc.
-	var status string
-	pid := tm.pids[len(tm.pids)-1]
-	for deadline := time.Now().Add(10 * time.Second); status == ""; time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("top has not exited 10s after Ctrl-C; the pane shows:\n%s", tm.run("capture-pane", "-p", "-t", "top", "-S", "-"))
-		}
-		dead := strings.Split(strings.TrimSpace(tm.run("display-message", "-p", "-t", "top", "#{pane_dead}|#{pane_dead_status}|#{pane_dead_signal}")), "|")
-		switch {
-		case len(dead) != 3:
-			t.Fatalf("tmux pane_dead|pane_dead_status|pane_dead_signal: %q", dead)
-		case dead[2] != "":
-			status = "signal " + dead[2]
-		case dead[1] != "":
-			status = dead[1]
-		default:
-			status = zombieStatus(pid)
-		}
-	}
+	status := tm.exitStatus(10 * time.Second)
 	screen = tm.run("capture-pane", "-p", "-t", "top", "-S", "-")
 	t.Logf("ran %s; after Ctrl-C:\n%s", time.Since(start).Round(time.Millisecond), screen)
 	if status != "0" {
@@ -346,6 +350,35 @@ func TestTopTerminal(t *testing.T) {
 		t.Errorf("the live view is still on the screen after Ctrl-C")
 	}
 	checkFinal(t, screen, p, rows)
+}
+
+// exitStatus waits until the process last respawned in the pane has
+// exited and returns its status as pane_dead_status shows it.
+// The pane is dead when the process has closed the terminal; its exit
+// status is there once tmux has reaped it. Under load tmux sometimes
+// leaves the exited process a zombie for many seconds (seen with tmux
+// 3.3a): its exit status is then read from /proc.
+func (tm *tmux) exitStatus(timeout time.Duration) string {
+	tm.t.Helper()
+	var status string
+	pid := tm.pids[len(tm.pids)-1]
+	for deadline := time.Now().Add(timeout); status == ""; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			tm.t.Fatalf("not exited within %s; the pane shows:\n%s", timeout, tm.run("capture-pane", "-p", "-t", "top", "-S", "-"))
+		}
+		dead := strings.Split(strings.TrimSpace(tm.run("display-message", "-p", "-t", "top", "#{pane_dead}|#{pane_dead_status}|#{pane_dead_signal}")), "|")
+		switch {
+		case len(dead) != 3:
+			tm.t.Fatalf("tmux pane_dead|pane_dead_status|pane_dead_signal: %q", dead)
+		case dead[2] != "":
+			status = "signal " + dead[2]
+		case dead[1] != "":
+			status = dead[1]
+		default:
+			status = zombieStatus(pid)
+		}
+	}
+	return status
 }
 
 // zombieStatus returns the exit status of pid if it has exited and is
@@ -377,3 +410,70 @@ func zombieStatus(pid int) string {
 	return strconv.Itoa(ws.ExitStatus())
 }
 
+// offloadConfig makes the plugin fail on iface and go on: veths cannot
+// offload XDP programs, so nothing is ever attached.
+func offloadConfig(t *testing.T, iface string) string {
+	return writeConfig(t, fmt.Sprintf("[[inputs.xdp_udp_ports]]\n  interfaces = [%q]\n  xdp_mode = \"offload\"\n", iface))
+}
+
+// Nothing attached, not a terminal: the blocks say "none attached" and
+// why (the plugin's error), the error is on stderr too, and top exits 1.
+func TestTopPlainNothingAttached(t *testing.T) {
+	t.Parallel()
+	p := testnet.NewPair(t, testnet.Options{})
+	cmd := testnet.Command(p.Receiver, binPath, "top", "-config", offloadConfig(t, p.ReceiverIf), "-interval", "200ms", "-duration", "1s")
+	var stdout, stderr syncBuffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(10 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+		t.Fatalf("still running 10s after start; stdout:\n%s\nstderr:\n%s", &stdout, &stderr)
+	}
+	t.Logf("stdout:\n%s\nstderr:\n%s", &stdout, &stderr)
+	if code := testnet.ExitCode(err); code != 1 {
+		t.Errorf("exit code %d, want 1", code)
+	}
+	reason := regexp.MustCompile(`(?m)^\d\d:\d\d:\d\d E! interface ` + p.ReceiverIf + `: attaching xdp program in offload mode`)
+	out := stdout.String()
+	if !strings.Contains(out, "interfaces: none attached (watching "+p.ReceiverIf+")") || !reason.MatchString(out) {
+		t.Errorf("the blocks do not say none attached and why (%s)", reason)
+	}
+	if !strings.Contains(out, "no interface attached") {
+		t.Errorf("the totals do not say no interface attached")
+	}
+	last := "E! no interface was attached (watching " + p.ReceiverIf + ")\n"
+	if errOut := stderr.String(); !strings.Contains(errOut, "E! interface "+p.ReceiverIf+": attaching xdp program in offload mode") || !strings.HasSuffix(errOut, last) {
+		t.Errorf("stderr does not have the plugin's error and end with %q", last)
+	}
+}
+
+// Nothing attached, on a terminal: the error from Start is in the live
+// view (it was written before the view began, then hidden by it), and
+// after Ctrl-C top exits 1.
+func TestTopTerminalNothingAttached(t *testing.T) {
+	t.Parallel()
+	p := testnet.NewPair(t, testnet.Options{})
+	tm := newTmux(t)
+	cmd := testnet.Command(p.Receiver, binPath, "top", "-config", offloadConfig(t, p.ReceiverIf), "-interval", "200ms")
+	tm.run("new-session", "-d", "-s", "top", "-x", "100", "-y", "30")
+	tm.run("set-option", "-t", "top", "remain-on-exit", "on")
+	tm.respawn("top", append([]string{cmd.Path}, cmd.Args[1:]...)...)
+	none := "interfaces: none attached (watching " + p.ReceiverIf + ")"
+	reason := regexp.MustCompile(`(?m)^\d\d:\d\d:\d\d E! interface ` + p.ReceiverIf + `: attaching xdp program in offload mode`)
+	screen := tm.waitScreen(5*time.Second, "live view saying none attached and why", func(s string) bool {
+		return strings.Contains(s, none) && strings.Contains(s, "by packets/s") && reason.MatchString(s)
+	})
+	t.Logf("live view:\n%s", screen)
+	tm.run("send-keys", "-t", "top", "C-c")
+	if status := tm.exitStatus(10 * time.Second); status != "1" {
+		t.Errorf("exit status %q, want 1; the pane shows:\n%s", status, tm.run("capture-pane", "-p", "-t", "top", "-S", "-"))
+	}
+}

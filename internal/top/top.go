@@ -1,4 +1,4 @@
-package main
+package top
 
 import (
 	"errors"
@@ -13,10 +13,9 @@ import (
 
 	"github.com/influxdata/telegraf"
 
+	"github.com/xdp-udp-ports/xdp_udp_ports/internal/cli"
 	plugin "github.com/xdp-udp-ports/xdp_udp_ports/plugins/inputs/xdp_udp_ports"
 )
-
-func init() { subcommands["top"] = runTop }
 
 const topUsage = `Usage: xdp_udp_ports top [-config FILE] [-i IFACE[,IFACE...]] [-n 20] [-interval 1s] [-duration D] [-debug]
 
@@ -28,9 +27,9 @@ of every port seen.
 
 `
 
-// runTop is `xdp_udp_ports top`: the plugin, gathered every interval into
-// a live table, then its totals.
-func runTop(args []string) int {
+// Run is `xdp_udp_ports top`: the plugin, gathered every interval into a
+// live table, then its totals. args follow "top"; it returns the exit code.
+func Run(args []string) int {
 	fs := flag.NewFlagSet("xdp_udp_ports top", flag.ContinueOnError)
 	configFile := fs.String("config", "", "read the plugin's options from `FILE` (one [[inputs.xdp_udp_ports]] table); without it, the plugin's defaults")
 	ifaces := fs.String("i", "", "attach to `IFACE[,IFACE...]` (names or globs), replacing the config's interfaces")
@@ -54,33 +53,32 @@ func runTop(args []string) int {
 			fmt.Fprintln(fs.Output())
 		})
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, ok := cli.ParseFlags(fs, args, os.Stdout, os.Stderr, nil); !ok {
+		return code
 	}
 	fail := func(err error) int {
-		fmt.Fprintf(os.Stderr, "xdp_udp_ports top: %v\n", err)
+		fmt.Fprintf(os.Stderr, "E! %v\n", err)
 		return 1
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(os.Stderr, "xdp_udp_ports top: unexpected argument %q\n", fs.Arg(0))
-		fs.Usage()
+	var bad error
+	switch {
+	case *rows < 0:
+		bad = fmt.Errorf("-n: must not be negative, got %d (0 shows all)", *rows)
+	case *interval <= 0:
+		bad = fmt.Errorf("-interval: must be positive, got %s", *interval)
+	case *duration < 0:
+		bad = fmt.Errorf("-duration: must not be negative, got %s", *duration)
+	}
+	if bad != nil {
+		fmt.Fprintf(os.Stderr, "E! %s: %v\n", fs.Name(), bad)
 		return 2
-	}
-	if *interval <= 0 {
-		return fail(fmt.Errorf("-interval: must be positive, got %s", *interval))
-	}
-	if *duration < 0 {
-		return fail(fmt.Errorf("-duration: must not be negative, got %s", *duration))
 	}
 	msgs := &messages{w: os.Stderr}
 	p, err := topPlugin(*configFile, *ifaces, msgs)
 	if err != nil {
 		return fail(err)
 	}
-	p.Log = &lineLogger{w: msgs, level: logLevel(*debug)}
+	p.Log = cli.NewLogger(msgs, *debug)
 	if err := p.Init(); err != nil {
 		return fail(err)
 	}
@@ -107,8 +105,7 @@ func runTop(args []string) int {
 	if *duration > 0 {
 		end = time.After(*duration)
 	}
-	t.run(stop, end)
-	return 0
+	return t.run(stop, end)
 }
 
 // topPlugin makes the plugin from the config file (or its defaults), the
@@ -120,7 +117,7 @@ func topPlugin(configFile, ifaces string, msgs *messages) (*plugin.XDPUDPPorts, 
 	p := plugin.New()
 	if configFile != "" {
 		var err error
-		if p, err = loadConfig(configFile); err != nil {
+		if p, err = cli.LoadConfig(configFile); err != nil {
 			return nil, err
 		}
 	}
@@ -154,20 +151,22 @@ type top struct {
 	out      io.Writer
 	rows     int
 	interval time.Duration
+	live     bool // the screen is a terminal
 }
 
 // run reads the counters (the first reading is the baseline), redraws
 // every interval until stop or end, then reads them a last time, detaches
 // (Stop) and prints the totals. On a terminal the first frame, with the
-// totals so far, comes at once.
-func (t *top) run(stop <-chan os.Signal, end <-chan time.Time) {
+// totals so far, comes at once. It returns the exit code: 1 if no
+// interface was ever attached.
+func (t *top) run(stop <-chan os.Signal, end <-chan time.Time) int {
 	defer t.screen.close() // also on a panic: the terminal comes back
-	_, live := t.screen.(*termScreen)
-	if live {
+	_, t.live = t.screen.(*termScreen)
+	if t.live {
 		t.msgs.holdWhileLive()
 	}
 	t.read()
-	if live {
+	if t.live {
 		t.draw()
 	}
 	ticker := time.NewTicker(t.interval)
@@ -193,16 +192,29 @@ loop:
 		b.WriteString(l + "\n")
 	}
 	fmt.Fprint(t.out, b.String())
+	if !t.model.everAttached {
+		t.msgs.add(telegraf.Error, "no interface was attached (watching "+strings.Join(t.plugin.Interfaces, ", ")+")")
+		return 1
+	}
+	return 0
 }
 
+// draw shows a frame. Its status lines are the latest messages: always on
+// a terminal (stderr is hidden behind the view); in plain blocks, where
+// messages go to stderr as they come, only while nothing is attached, so
+// that the blocks say why.
 func (t *top) draw() {
+	status := t.msgs.latest()
+	if !t.live && len(t.model.attached()) > 0 {
+		status = nil
+	}
 	t.screen.draw(liveLines(t.model, t.svc, liveOptions{
 		now:      t.model.last,
 		interval: t.interval,
 		rows:     t.rows,
 		height:   t.screen.height(),
 		watching: t.plugin.Interfaces,
-		status:   t.msgs.latest(),
+		status:   status,
 	}))
 }
 

@@ -1,4 +1,4 @@
-package main
+package top
 
 import (
 	"cmp"
@@ -64,16 +64,18 @@ type portSeries struct {
 
 type ifaceSeries struct {
 	name, mode string
+	attached   bool // in the last reading it was in
 	f          [nIfaceFields]counter
 	gen        int
 }
 
 // model turns the plugin's readings into totals and rates.
 type model struct {
-	gen         int // readings taken
-	first, last time.Time
-	ports       map[portKey]*portSeries
-	ifaces      map[string]*ifaceSeries
+	gen          int // readings taken
+	everAttached bool
+	first, last  time.Time
+	ports        map[portKey]*portSeries
+	ifaces       map[string]*ifaceSeries
 }
 
 func newModel() *model {
@@ -119,6 +121,13 @@ func (m *model) update(points []point, now time.Time) {
 				m.ifaces[name] = s
 			}
 			s.mode = p.tags["xdp_mode"]
+			// A summary without the attached field is of an attached
+			// interface.
+			s.attached = true
+			if v, ok := p.fields["attached"]; ok {
+				s.attached = uint64Field(v) != 0
+			}
+			m.everAttached = m.everAttached || s.attached
 			for i, f := range ifaceFields {
 				s.f[i].observe(uint64Field(p.fields[f]), now)
 			}
@@ -213,11 +222,11 @@ func (m *model) roleSums() (rate map[string]float64, total map[string]uint64) {
 	return rate, total
 }
 
-// attached returns the interfaces in the last reading, by name.
+// attached returns the interfaces attached in the last reading, by name.
 func (m *model) attached() []*ifaceSeries {
 	var list []*ifaceSeries
 	for _, s := range m.ifaces {
-		if s.gen == m.gen {
+		if s.gen == m.gen && s.attached {
 			list = append(list, s)
 		}
 	}

@@ -1,11 +1,22 @@
-package main
+package top
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 )
+
+func writeConfig(t *testing.T, body string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "plugin.conf")
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
 
 func TestTopPlugin(t *testing.T) {
 	cfg := writeConfig(t, "[[inputs.xdp_udp_ports]]\n  interfaces = [\"eth0\"]\n  ports = [\"53\"]\n  pin_path = \"/sys/fs/bpf/xdp\"\n")

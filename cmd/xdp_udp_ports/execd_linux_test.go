@@ -1,0 +1,222 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/xdp-udp-ports/xdp_udp_ports/internal/testnet"
+)
+
+// Errors from one interface (acc.AddError), Start's error and config
+// errors are all lines Telegraf's execd can level: no timestamp, no
+// "Error in plugin" from a shim.
+func TestBinaryErrorsAreLevelMarked(t *testing.T) {
+	t.Run("one interface fails", func(t *testing.T) {
+		p := testnet.NewPair(t, testnet.Options{})
+		// veths cannot offload: the plugin reports it and goes on.
+		cfg := writeConfig(t, fmt.Sprintf("[[inputs.xdp_udp_ports]]\n  interfaces = [%q]\n  xdp_mode = \"offload\"\n", p.ReceiverIf))
+		pr := startBinary(t, p.Receiver, cfg, "-poll_interval", "100ms")
+		pr.waitStderr(t, 5*time.Second, "E! interface "+p.ReceiverIf+": attaching xdp program in offload mode")
+		pr.stdin.Close()
+		if code := pr.exit(t, 5*time.Second); code != 0 {
+			t.Fatalf("exit code %d; stderr:\n%s", code, pr.stderr)
+		}
+		requireLevelMarked(t, pr.stderr.String())
+	})
+	t.Run("Start fails", func(t *testing.T) {
+		code, _, stderr := runBinary(t, "-config", writeConfig(t, "[[inputs.xdp_udp_ports]]\n  interfaces = [\"xdpnone0\"]\n"))
+		if code != 1 || !strings.HasPrefix(stderr, `E! interfaces: no such interface "xdpnone0"`) {
+			t.Errorf("exit %d, stderr %q: want 1 and the error", code, stderr)
+		}
+		requireLevelMarked(t, stderr)
+	})
+	t.Run("bad config", func(t *testing.T) {
+		code, _, stderr := runBinary(t, "-config", writeConfig(t, "[[inputs.xdp_udp_ports]]\n  interfaces = []\n"))
+		if code != 1 || !strings.HasPrefix(stderr, "E! ") {
+			t.Errorf("exit %d, stderr %q: want 1 and an E! line", code, stderr)
+		}
+		requireLevelMarked(t, stderr)
+	})
+}
+
+// Started without stdin (`cmd &`, nohup, a unit without StandardInput):
+// it attaches, says why it stops, detaches and exits 0.
+func TestBinaryStdinClosedAtStart(t *testing.T) {
+	p := testnet.NewPair(t, testnet.Options{})
+	cmd := testnet.Command(p.Receiver, binPath, "-config", pluginConfig(t, p.ReceiverIf))
+	var stderr syncBuffer
+	cmd.Stderr = &stderr // stdin: /dev/null
+	done := make(chan error, 1)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if code := testnet.ExitCode(err); code != 0 {
+			t.Fatalf("exit code %d; stderr:\n%s", code, &stderr)
+		}
+	case <-time.After(10 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+		t.Fatalf("still running 10s after start with stdin at EOF; stderr:\n%s", &stderr)
+	}
+	attached := "I! attached to " + p.ReceiverIf
+	stopping := "I! stdin closed; stopping\n"
+	out := stderr.String()
+	if i, j := strings.Index(out, attached), strings.Index(out, stopping); i < 0 || j < i {
+		t.Errorf("stderr does not say %q, then %q:\n%s", attached, stopping, out)
+	}
+	requireLevelMarked(t, out)
+	testnet.RequireNoXDP(t, p.Receiver, p.ReceiverIf)
+}
+
+// fullPipe returns a pipe of one page whose buffer is already full: a
+// process writing to w blocks at once, as when Telegraf stops reading.
+func fullPipe(t *testing.T) (r, w *os.File) {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close(); w.Close() })
+	raw, err := w.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var size int
+	if err := raw.Control(func(fd uintptr) { size, err = unix.FcntlInt(fd, unix.F_SETPIPE_SZ, os.Getpagesize()) }); err != nil || size <= 0 {
+		t.Fatalf("F_SETPIPE_SZ: %d, %v", size, err)
+	}
+	if err := w.SetWriteDeadline(time.Now().Add(200 * time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := w.Write(make([]byte, 1<<20)); n != size || !os.IsTimeout(err) {
+		t.Fatalf("filling the pipe: wrote %d of %d bytes, %v", n, size, err)
+	}
+	return r, w
+}
+
+var droppedLine = regexp.MustCompile(`(?m)^W! stdout is not read: dropped (\d+) metrics? that could not be written$`)
+
+// With stdout blocked (the pipe full, nobody reading) SIGTERM or the end
+// of stdin still stops the plugin - which detaches - and the process
+// within a second, dropping what it could not write and saying how much.
+// With netlink attachments (kernels before 5.9, forced here) a program is
+// only detached if Stop runs: the process dying would leave it attached.
+func TestBinaryStopsWithStdoutBlocked(t *testing.T) {
+	const limit = time.Second
+	for _, attach := range []string{"bpf_link", "netlink"} {
+		for _, stop := range []string{"SIGTERM", "stdin closed"} {
+			t.Run(attach+"/"+stop, func(t *testing.T) {
+				if attach == "netlink" {
+					t.Setenv("XDP_UDP_PORTS_NETLINK_ATTACH", "1")
+				}
+				p := testnet.NewPair(t, testnet.Options{})
+				_, w := fullPipe(t)
+				cmd := testnet.Command(p.Receiver, binPath, "-config", pluginConfig(t, p.ReceiverIf), "-poll_interval", "10ms")
+				stdin, err := cmd.StdinPipe()
+				if err != nil {
+					t.Fatal(err)
+				}
+				var stderr syncBuffer
+				cmd.Stdout, cmd.Stderr = w, &stderr
+				if err := cmd.Start(); err != nil {
+					t.Fatal(err)
+				}
+				done, exited := make(chan error, 1), make(chan struct{})
+				go func() { done <- cmd.Wait(); close(exited) }()
+				t.Cleanup(func() {
+					_ = cmd.Process.Kill() // normally exited already
+					<-exited
+					t.Logf("stderr:\n%s", &stderr)
+				})
+				pr := &proc{cmd: cmd, stderr: &stderr, done: done}
+				pr.waitStderr(t, 5*time.Second, "I! attached to "+p.ReceiverIf)
+				// 100 ports: each Gather has more metrics than the writer
+				// queues, so Gather itself waits on stdout.
+				var ds []testnet.Datagrams
+				for port := 10000; port < 10100; port++ {
+					ds = append(ds, testnet.Datagrams{Dst: p.ReceiverV4, Port: port, Count: 1})
+				}
+				p.MustSend(t, ds...)
+				time.Sleep(300 * time.Millisecond) // 30 polls
+
+				start := time.Now()
+				if stop == "SIGTERM" {
+					err = cmd.Process.Signal(syscall.SIGTERM)
+				} else {
+					err = stdin.Close()
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				code := pr.exit(t, 5*time.Second)
+				took := time.Since(start)
+				t.Logf("exited %s after %s (limit %s)", took.Round(time.Millisecond), stop, limit)
+				if code != 0 {
+					t.Errorf("exit code %d", code)
+				}
+				if took > limit {
+					t.Errorf("exited %s after %s, want within %s", took.Round(time.Millisecond), stop, limit)
+				}
+				testnet.RequireNoXDP(t, p.Receiver, p.ReceiverIf)
+				out := stderr.String()
+				why := map[string]string{"SIGTERM": "I! got SIGTERM; stopping\n", "stdin closed": "I! stdin closed; stopping\n"}[stop]
+				if !strings.Contains(out, why) {
+					t.Errorf("stderr does not say %q", why)
+				}
+				if m := droppedLine.FindStringSubmatch(out); m == nil || m[1] == "0" {
+					t.Errorf("stderr does not say how many metrics were dropped (%s)", droppedLine)
+				}
+				requireLevelMarked(t, out)
+			})
+		}
+	}
+}
+
+// When its stdout is closed (Telegraf gone), a write fails: it stops,
+// detaches (netlink attachments, so only Stop detaches) and exits 0.
+func TestBinaryStopsWhenStdoutCloses(t *testing.T) {
+	t.Setenv("XDP_UDP_PORTS_NETLINK_ATTACH", "1")
+	p := testnet.NewPair(t, testnet.Options{})
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	cmd := testnet.Command(p.Receiver, binPath, "-config", pluginConfig(t, p.ReceiverIf), "-poll_interval", "10ms")
+	if _, err := cmd.StdinPipe(); err != nil {
+		t.Fatal(err)
+	}
+	var stderr syncBuffer
+	cmd.Stdout, cmd.Stderr = w, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done, exited := make(chan error, 1), make(chan struct{})
+	go func() { done <- cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill() // normally exited already
+		<-exited
+		t.Logf("stderr:\n%s", &stderr)
+	})
+	pr := &proc{cmd: cmd, stderr: &stderr, done: done}
+	pr.waitStderr(t, 5*time.Second, "I! attached to "+p.ReceiverIf)
+	r.Close()
+	if code := pr.exit(t, 5*time.Second); code != 0 {
+		t.Errorf("exit code %d", code)
+	}
+	testnet.RequireNoXDP(t, p.Receiver, p.ReceiverIf)
+	if out := stderr.String(); !strings.Contains(out, "I! writing to stdout: ") || !strings.Contains(out, "broken pipe; stopping\n") {
+		t.Errorf("stderr does not say that stdout broke")
+	}
+	requireLevelMarked(t, stderr.String())
+}
