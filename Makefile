@@ -53,6 +53,7 @@ test: deps-generate build readme-lint
 	$(GO) test -race -count=1 -timeout 10m -skip '$(TIMED_TESTS)' ./plugins/...
 	CGO_ENABLED=0 $(GO) test -count=1 -timeout 10m -run '$(TIMED_TESTS)' ./plugins/...
 	$(MAKE) e2e
+	$(MAKE) package-test
 
 # --- Telegraf and the end-to-end test (README: "Run it with Telegraf and InfluxDB") ---
 # The Telegraf version go.mod requires (1.37.2).
@@ -135,7 +136,7 @@ PREFIX ?= /usr/local
 DOCDIR = $(PREFIX)/share/doc/xdp-udp-ports
 CONFDIR = /etc/xdp_udp_ports
 
-.PHONY: install package
+.PHONY: install package package-test deps-package
 
 # packaging/$(3).in for prefix $(1) and docs in $(2): the execd snippet
 # and the man page name the paths they are installed with.
@@ -175,3 +176,18 @@ package:
 			$(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION) package -f packaging/nfpm.yaml -p $$p -t $(PKG_OUT)/ || exit 1; \
 	done
 	@ls -l $(PKG_OUT)/*.deb $(PKG_OUT)/*.rpm
+
+# dpkg-deb, lintian, rpm and setcap for the package test, from Debian.
+deps-package:
+	@if ! command -v lintian >/dev/null || ! command -v rpm >/dev/null || ! command -v setcap >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends lintian rpm libcap2-bin; \
+	fi
+
+# Installs the .deb on this machine (refusing if it is installed already),
+# runs the installed binary as an unprivileged user in group telegraf
+# against a veth in a namespace, purges it, checks nothing is left; lintian
+# on the .deb, the .rpm's files and scripts; make install into a DESTDIR.
+# Needs root.
+package-test: deps-package package
+	$(GO) vet -tags package ./packaging/
+	CGO_ENABLED=0 XDP_UDP_PORTS_PKG_DIR=$(PKG_OUT) $(GO) test -tags package -count=1 -v -timeout 10m ./packaging/
