@@ -53,6 +53,7 @@ test: deps-generate build readme-lint
 	$(GO) test -race -count=1 -timeout 10m -skip '$(TIMED_TESTS)' ./plugins/...
 	CGO_ENABLED=0 $(GO) test -count=1 -timeout 10m -run '$(TIMED_TESTS)' ./plugins/...
 	$(MAKE) e2e
+	$(MAKE) package-test
 
 # --- Telegraf and the end-to-end test (README: "Run it with Telegraf and InfluxDB") ---
 # The Telegraf version go.mod requires (1.37.2).
@@ -125,3 +126,68 @@ bench: build
 	cd bench && XDP_UDP_PORTS_BENCH=1 XDP_UDP_PORTS_BIN=$(BIN)/xdp_udp_ports \
 		XDP_UDP_PORTS_BENCH_OUT=$(CURDIR)/BENCHMARKS.md XDP_UDP_PORTS_BENCH_COMMAND='make bench' \
 		$(BIN)/bench.test -test.run '^TestTable$$' -test.timeout 20m
+
+# --- Installing and packages (README: "Install") ---
+# One layout for both: the binary in $(PREFIX)/bin (/usr/bin in the
+# packages), the plugin's config in /etc/xdp_udp_ports/ (a directory
+# Telegraf does not load), the execd snippet for /etc/telegraf/telegraf.d/
+# with the docs.
+PREFIX ?= /usr/local
+DOCDIR = $(PREFIX)/share/doc/xdp-udp-ports
+CONFDIR = /etc/xdp_udp_ports
+
+.PHONY: install package package-test deps-package
+
+# packaging/$(3).in for prefix $(1) and docs in $(2): the execd snippet
+# and the man page name the paths they are installed with.
+fill_in = sed -e 's|@BINDIR@|$(1)/bin|g' -e 's|@DOCDIR@|$(2)|g' packaging/$(3).in
+
+# The config is installed only where none exists: an admin's edits stay.
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(CONFDIR) $(DESTDIR)$(DOCDIR) $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 0755 $(BIN)/xdp_udp_ports $(DESTDIR)$(PREFIX)/bin/xdp_udp_ports
+	test -e $(DESTDIR)$(CONFDIR)/xdp_udp_ports.conf || install -m 0644 sample.conf $(DESTDIR)$(CONFDIR)/xdp_udp_ports.conf
+	$(call fill_in,$(PREFIX),$(DOCDIR),xdp_udp_ports.telegraf.conf) > $(DESTDIR)$(DOCDIR)/xdp_udp_ports.telegraf.conf
+	$(call fill_in,$(PREFIX),$(DOCDIR),xdp_udp_ports.1) > $(DESTDIR)$(PREFIX)/share/man/man1/xdp_udp_ports.1
+	chmod 0644 $(DESTDIR)$(DOCDIR)/xdp_udp_ports.telegraf.conf $(DESTDIR)$(PREFIX)/share/man/man1/xdp_udp_ports.1
+	install -m 0644 README.md packaging/copyright $(DESTDIR)$(DOCDIR)/
+
+# make package: build/pkg/*.deb and *.rpm, built by nfpm from
+# packaging/nfpm.yaml with files staged in build/pkg/stage/. nfpm runs
+# through `go run pkg@version`, so neither it nor its dependencies enter
+# this module's go.mod (nor `make telegraf-builtin`'s build graph).
+NFPM_VERSION := v2.45.2
+PKG_OUT := $(CURDIR)/build/pkg
+PKG_STAGE := $(PKG_OUT)/stage
+PKG_VERSION ?= $(shell packaging/version.sh)
+PKG_ARCH ?= $(shell $(GO) env GOARCH)
+PKG_MAINTAINER ?= xdp_udp_ports maintainers <maintainers@users.noreply.r-seed-9752f670.example>
+
+package:
+	@test -n '$(PKG_VERSION)' || { echo 'no package version: not a git checkout? Set PKG_VERSION=' >&2; exit 1; }
+	rm -rf $(PKG_OUT) && mkdir -p $(PKG_STAGE)
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(PKG_ARCH) $(GO) build -trimpath -ldflags '-s -w' -o $(PKG_STAGE)/xdp_udp_ports ./cmd/xdp_udp_ports
+	$(call fill_in,/usr,/usr/share/doc/xdp-udp-ports,xdp_udp_ports.telegraf.conf) > $(PKG_STAGE)/xdp_udp_ports.telegraf.conf
+	$(call fill_in,/usr,/usr/share/doc/xdp-udp-ports,xdp_udp_ports.1) | gzip -9n > $(PKG_STAGE)/xdp_udp_ports.1.gz
+	packaging/changelog.sh '$(PKG_VERSION)' '$(PKG_MAINTAINER)' | gzip -9n > $(PKG_STAGE)/changelog.gz
+	for p in deb rpm; do \
+		env -u GOOS -u GOARCH PKG_VERSION='$(PKG_VERSION)' PKG_ARCH='$(PKG_ARCH)' PKG_MAINTAINER='$(PKG_MAINTAINER)' \
+			SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct) \
+			$(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION) package -f packaging/nfpm.yaml -p $$p -t $(PKG_OUT)/ || exit 1; \
+	done
+	@ls -l $(PKG_OUT)/*.deb $(PKG_OUT)/*.rpm
+
+# dpkg-deb, lintian, rpm and setcap for the package test, from Debian.
+deps-package:
+	@if ! command -v lintian >/dev/null || ! command -v rpm >/dev/null || ! command -v setcap >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends lintian rpm libcap2-bin; \
+	fi
+
+# Installs the .deb on this machine (refusing if it is installed already),
+# runs the installed binary as an unprivileged user in group telegraf
+# against a veth in a namespace, purges it, checks nothing is left; lintian
+# on the .deb, the .rpm's files and scripts; make install into a DESTDIR.
+# Needs root.
+package-test: deps-package package
+	$(GO) vet -tags package ./packaging/
+	CGO_ENABLED=0 XDP_UDP_PORTS_PKG_DIR=$(PKG_OUT) $(GO) test -tags package -count=1 -v -timeout 10m ./packaging/
