@@ -57,7 +57,7 @@ test: deps-generate build readme-lint
 # --- Telegraf and the end-to-end test (README: "Run it with Telegraf and InfluxDB") ---
 # The Telegraf version go.mod requires (1.37.2).
 TELEGRAF_VERSION := $(shell sed -n 's/^[[:space:]]*github.com\/influxdata\/telegraf v\([^ ]*\).*/\1/p' go.mod)
-TELEGRAF_TAGS := custom,inputs.execd,outputs.influxdb,outputs.file
+TELEGRAF_TAGS := custom,inputs.execd,outputs.influxdb,outputs.file,outputs.prometheus_client
 TELEGRAF_LDFLAGS := -X github.com/influxdata/telegraf/internal.Version=$(TELEGRAF_VERSION)
 TELEGRAF_BUILTIN := $(CURDIR)/build/telegraf-builtin
 TELEGRAF_SRC := $(TELEGRAF_BUILTIN)/telegraf-v$(TELEGRAF_VERSION)
@@ -65,7 +65,7 @@ TELEGRAF_SRC := $(TELEGRAF_BUILTIN)/telegraf-v$(TELEGRAF_VERSION)
 .PHONY: telegraf telegraf-builtin e2e deps-e2e
 
 # bin/telegraf: stock Telegraf from the Go module proxy, with just what the
-# execd variant needs.
+# execd variant and the end-to-end test need.
 telegraf:
 	CGO_ENABLED=0 GOBIN=$(BIN) $(GO) install -trimpath -tags "$(TELEGRAF_TAGS)" \
 		-ldflags "$(TELEGRAF_LDFLAGS)" \
