@@ -97,17 +97,18 @@ telegraf-builtin:
 
 # From Debian for the end-to-end test: InfluxDB 1.x (influxd; the test runs
 # its own in a namespace, a service the package may start is not used), its
-# `influx` CLI (influxdb-client) and curl (the README's queries are run as
-# printed).
-E2E_DEPS := influxd:influxdb influx:influxdb-client curl:curl
+# `influx` CLI (influxdb-client), Prometheus (likewise run by the test) and
+# curl (the README's queries are run as printed).
+E2E_DEPS := influxd:influxdb influx:influxdb-client prometheus:prometheus curl:curl
 deps-e2e:
 	@missing=; for d in $(E2E_DEPS); do command -v $${d%%:*} >/dev/null || missing="$$missing $${d#*:}"; done; \
 	if [ -n "$$missing" ]; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-# End to end: both Telegraf variants against a real influxd, counts read
-# back with the README's InfluxQL (e2e/). Needs root.
+# End to end: both Telegraf variants against a real influxd and a real
+# Prometheus, counts read back with the README's InfluxQL and PromQL (e2e/).
+# Needs root.
 e2e: deps-e2e build telegraf telegraf-builtin
 	$(GO) vet -tags e2e ./e2e/
 	CGO_ENABLED=0 $(GO) test -tags e2e -count=1 -v -timeout 10m ./e2e/

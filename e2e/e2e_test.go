@@ -33,8 +33,9 @@ type group struct {
 }
 
 // mix is the known traffic sent first: IPv4 and IPv6, eleven destination
-// ports (twelve with the burst: more than a top 10), fixed source ports
-// (so source counting is exact too), and every port's bytes different.
+// ports, fixed source ports (so source counting is exact too), and byte
+// counts far enough apart (at least 1.38 times the next smaller) that a
+// top 10 is the same even with rate()'s extrapolation.
 var mix = []group{
 	{v6: false, dst: 53, src: 40053, count: 3, payload: 32},
 	{v6: true, dst: 53, src: 40053, count: 4, payload: 32},
@@ -74,6 +75,9 @@ type variant struct {
 	wantMode  string // the xdp_mode tag it must produce on a veth
 	portRoles []string
 	ports     []string
+	// wantType is the Prometheus type Telegraf gives the series without
+	// prometheus_client's metric_types.
+	wantType string
 }
 
 var variants = []variant{
@@ -83,6 +87,7 @@ var variants = []variant{
 		xdpMode:   "auto",
 		wantMode:  "native",
 		portRoles: []string{roleDestination},
+		wantType:  "untyped", // line protocol carries no type
 	},
 	{
 		name:      "builtin",
@@ -90,17 +95,23 @@ var variants = []variant{
 		wantMode:  "generic",
 		portRoles: []string{roleDestination, roleSource},
 		ports:     []string{"53", "5353", "5060", "40000-40999"},
+		wantType:  "counter", // the plugin's AddCounter
 	},
 }
 
-// gatherInterval is the plugin's in the test (Telegraf's interval, the
-// execd binary's -poll_interval).
-const gatherInterval = time.Second
+// Gather and scrape timing of the test: the README's Prometheus settings
+// (gather 10 s, flush 5 s, scrape 5 s) scaled to a 1 s gather interval.
+const (
+	gatherInterval = time.Second
+	promFlush      = "500ms"
+	promScrape     = "500ms"
+)
 
 // TestTelegraf runs every variant, in parallel, each in its own pair of
-// namespaces: influxd, Telegraf and the plugin in the receiving one, the
-// known traffic sent from the other. The README's InfluxQL is run against
-// InfluxDB and must return what the README says.
+// namespaces: influxd, Prometheus, Telegraf and the plugin in the
+// receiving one, the known traffic sent from the other. Telegraf writes to
+// InfluxDB and serves Prometheus; the README's InfluxQL and PromQL are run
+// against both and must return what the README says.
 func TestTelegraf(t *testing.T) {
 	testnet.Require(t)
 	b := findBinaries(t)
@@ -118,20 +129,25 @@ func runVariant(t *testing.T, b binaries, blocks map[string]string, v variant) {
 	dir := t.TempDir()
 	p := testnet.NewPair(t, testnet.Options{ReceiverIf: readmeInterface})
 
+	// influxd and Prometheus start side by side.
 	db := startInfluxd(t, b, p.Receiver, dir)
+	prom := startPrometheus(t, b, p.Receiver, dir, blocks[blockPromScrape])
 	db.waitReady(t)
+	prom.waitReady(t)
 
 	telegrafBin := b.telegrafXDP
 	if v.execd {
 		telegrafBin = b.telegraf
 	}
-	conf := writeTelegrafConf(t, b, v, p.ReceiverIf, dir)
+	conf := writeTelegrafConf(t, b, v, blocks, p.ReceiverIf, dir)
 	tg := startProcess(t, p.Receiver, "telegraf", filepath.Join(dir, "telegraf.log"),
 		telegrafBin, "--config", conf)
 
 	// Counting starts when the program is attached: wait for it, and for
-	// the first summary point (the summary has no leading 0: traffic
-	// before its first point would be missing from its differences).
+	// the first summary point in InfluxDB and in Prometheus (the summary
+	// has no leading 0: traffic before its first point would be missing
+	// from its differences; and Prometheus starts scraping a few seconds
+	// after it is ready).
 	progID := waitXDP(t, p, tg, 0)
 	t.Logf("XDP program %d attached to %s", progID, p.ReceiverIf)
 	var pluginPID int
@@ -140,6 +156,7 @@ func runVariant(t *testing.T, b binaries, blocks map[string]string, v variant) {
 		t.Logf("plugin process %d", pluginPID)
 	}
 	waitFor(t, "the first summary point in InfluxDB", func() error { return db.summaryPoints(1) })
+	waitFor(t, "the first summary sample in Prometheus", prom.scraping)
 
 	l := newLedger(v, p.ReceiverIf)
 	sendMix(t, p)
@@ -167,6 +184,9 @@ func runVariant(t *testing.T, b binaries, blocks map[string]string, v variant) {
 	waitPorts(t, db, l)
 	t.Logf("%v: all traffic counted", time.Since(start).Round(time.Millisecond))
 
+	checkPrometheus(t, prom, v, blocks, l)
+	t.Logf("%v: Prometheus checked", time.Since(start).Round(time.Millisecond))
+
 	if code := tg.stop(t, 10*time.Second); code != 0 {
 		t.Errorf("telegraf exited with %d after SIGTERM, want 0", code)
 	}
@@ -190,7 +210,7 @@ func runVariant(t *testing.T, b binaries, blocks map[string]string, v variant) {
 	// ... and the README's queries, with curl and with the influx CLI.
 	checkInfluxQL(t, p.Receiver, dir, blocks, l)
 	db.checkDataDir(t)
-	checkLog(t, tg, "E! [outputs.influxdb]", "E! [agent]")
+	checkLog(t, tg, "E! [outputs.influxdb]", "E! [outputs.prometheus_client]", "E! [agent]")
 	t.Logf("%v: done", time.Since(start).Round(time.Millisecond))
 }
 
@@ -301,7 +321,7 @@ func sendMix(t *testing.T, p *testnet.Pair) {
 	}
 }
 
-func writeTelegrafConf(t *testing.T, b binaries, v variant, iface, dir string) string {
+func writeTelegrafConf(t *testing.T, b binaries, v variant, blocks map[string]string, iface, dir string) string {
 	t.Helper()
 	pluginConf := filepath.Join(dir, "xdp_udp_ports.conf")
 	var plugin bytes.Buffer
@@ -311,11 +331,15 @@ func writeTelegrafConf(t *testing.T, b binaries, v variant, iface, dir string) s
 	if err := os.WriteFile(pluginConf, plugin.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// The README's prometheus_client table, its flush_interval scaled to
+	// the test's gather interval.
+	promOutput := replaceOnce(t, blocks[blockTelegrafProm], `flush_interval = "5s"`, `flush_interval = "`+promFlush+`"`)
 	var conf bytes.Buffer
 	render(t, "telegraf.conf.tmpl", &conf, map[string]any{
 		"Database": database, "Execd": v.execd, "Plugin": b.plugin,
 		"PluginConf": pluginConf, "PluginTable": plugin.String(),
-		"Interval": gatherInterval.String(),
+		"Interval": gatherInterval.String(), "PrometheusOutput": promOutput,
+		"PrometheusFlush": promFlush, "UntypedListen": untypedListen,
 	})
 	path := filepath.Join(dir, "telegraf.conf")
 	if err := os.WriteFile(path, conf.Bytes(), 0o644); err != nil {

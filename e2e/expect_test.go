@@ -13,7 +13,7 @@ import (
 	"github.com/xdp-udp-ports/xdp_udp_ports/internal/testnet"
 )
 
-// Tag names the test reads, in one place: the
+// Tag names (and Prometheus labels) the test reads, in one place: the
 // schema change of issue 11 (direction and hook instead of xdp_mode)
 // changes them here, in portKeyOf and in summaryTags.
 const (
@@ -62,7 +62,7 @@ type ledger struct {
 	v     variant
 	iface string
 	run   map[portKey]counter // this plugin process's counters
-	last  map[portKey]counter // the newest value of each series (InfluxDB last())
+	last  map[portKey]counter // the newest value of each series (InfluxDB last(), Prometheus now)
 	total map[portKey]counter // everything counted: sums of differences, increase()
 
 	runSummary, totalSummary summaryCounts

@@ -21,8 +21,9 @@ type binaries struct {
 	plugin      string // bin/xdp_udp_ports
 	telegraf    string // bin/telegraf (stock, for execd)
 	telegrafXDP string // bin/telegraf-xdp (plugin built in)
-	// From Debian (make deps-e2e): influxd, the influx CLI and curl.
-	influxd, influx, curl string
+	// From Debian (make deps-e2e): influxd, the influx CLI, Prometheus and
+	// curl.
+	influxd, influx, prometheus, curl string
 }
 
 func findBinaries(t *testing.T) binaries {
@@ -48,6 +49,7 @@ func findBinaries(t *testing.T) binaries {
 	}{
 		{&b.influxd, "influxd", "influxdb"},
 		{&b.influx, "influx", "influxdb-client"},
+		{&b.prometheus, "prometheus", "prometheus"},
 		{&b.curl, "curl", "curl"},
 	} {
 		if *d.path, err = exec.LookPath(d.name); err != nil {

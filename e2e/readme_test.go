@@ -19,10 +19,16 @@ const (
 	blockInfluxQLRates   = "influxql-rates"   // pps and bps per port in 10 s buckets
 	blockInfluxQLTop10   = "influxql-top10"   // top 10 ports by bytes
 	blockInfluxQLSummary = "influxql-summary" // the interface summary by class
+	blockTelegrafProm    = "telegraf-prometheus"
+	blockPromScrape      = "prometheus-scrape"
+	blockPromQLPPS       = "promql-pps"
+	blockPromQLBPS       = "promql-bps"
+	blockPromQLTop10     = "promql-top10"
 )
 
 var testedBlocks = []string{
 	blockInfluxQLRun, blockInfluxQLTotals, blockInfluxQLRates, blockInfluxQLTop10, blockInfluxQLSummary,
+	blockTelegrafProm, blockPromScrape, blockPromQLPPS, blockPromQLBPS, blockPromQLTop10,
 }
 
 var (
@@ -32,7 +38,7 @@ var (
 
 // queryLanguages are the fences whose every block is a query the test
 // must run.
-var queryLanguages = []string{"sql"}
+var queryLanguages = []string{"sql", "promql"}
 
 type readmeBlock struct {
 	lang, text string
@@ -114,4 +120,15 @@ func TestREADMEQueriesTested(t *testing.T) {
 			t.Errorf("README.md has no block marked <!-- e2e: %s -->", name)
 		}
 	}
+}
+
+// replaceOnce replaces old in a README block, failing if the block does
+// not contain it exactly once (so that the README and the test cannot
+// drift apart silently).
+func replaceOnce(t *testing.T, block, old, new string) string {
+	t.Helper()
+	if n := strings.Count(block, old); n != 1 {
+		t.Fatalf("README block has %d occurrences of %q, want 1:\n%s", n, old, block)
+	}
+	return strings.Replace(block, old, new, 1)
 }
