@@ -58,7 +58,7 @@ test: deps-generate build readme-lint
 # --- Telegraf and the end-to-end test (README: "Run it with Telegraf and InfluxDB") ---
 # The Telegraf version go.mod requires (1.37.2).
 TELEGRAF_VERSION := $(shell sed -n 's/^[[:space:]]*github.com\/influxdata\/telegraf v\([^ ]*\).*/\1/p' go.mod)
-TELEGRAF_TAGS := custom,inputs.execd,outputs.influxdb,outputs.file
+TELEGRAF_TAGS := custom,inputs.execd,outputs.influxdb,outputs.file,outputs.prometheus_client
 TELEGRAF_LDFLAGS := -X github.com/influxdata/telegraf/internal.Version=$(TELEGRAF_VERSION)
 TELEGRAF_BUILTIN := $(CURDIR)/build/telegraf-builtin
 TELEGRAF_SRC := $(TELEGRAF_BUILTIN)/telegraf-v$(TELEGRAF_VERSION)
@@ -66,7 +66,7 @@ TELEGRAF_SRC := $(TELEGRAF_BUILTIN)/telegraf-v$(TELEGRAF_VERSION)
 .PHONY: telegraf telegraf-builtin e2e deps-e2e
 
 # bin/telegraf: stock Telegraf from the Go module proxy, with just what the
-# execd variant needs.
+# execd variant and the end-to-end test need.
 telegraf:
 	CGO_ENABLED=0 GOBIN=$(BIN) $(GO) install -trimpath -tags "$(TELEGRAF_TAGS)" \
 		-ldflags "$(TELEGRAF_LDFLAGS)" \
@@ -96,15 +96,20 @@ telegraf-builtin:
 	cd $(TELEGRAF_SRC) && CGO_ENABLED=0 GOWORK=$(TELEGRAF_BUILTIN)/go.work $(GO) build -trimpath \
 		-tags "$(TELEGRAF_TAGS)" -ldflags "$(TELEGRAF_LDFLAGS)" -o $(BIN)/telegraf-xdp ./cmd/telegraf
 
-# InfluxDB 1.x from Debian for the end-to-end test (the test runs its own
-# influxd in a namespace; a service the package may start is not used).
+# From Debian for the end-to-end test: InfluxDB 1.x (influxd; the test runs
+# its own in a namespace, a service the package may start is not used), its
+# `influx` CLI (influxdb-client), Prometheus (likewise run by the test) and
+# curl (the README's queries are run as printed).
+E2E_DEPS := influxd:influxdb influx:influxdb-client prometheus:prometheus curl:curl
 deps-e2e:
-	@if ! command -v influxd >/dev/null; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends influxdb; \
+	@missing=; for d in $(E2E_DEPS); do command -v $${d%%:*} >/dev/null || missing="$$missing $${d#*:}"; done; \
+	if [ -n "$$missing" ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-# End to end: both Telegraf variants against a real influxd, exact counts
-# read back from InfluxDB (e2e/). Needs root.
+# End to end: both Telegraf variants against a real influxd and a real
+# Prometheus, counts read back with the README's InfluxQL and PromQL (e2e/).
+# Needs root.
 e2e: deps-e2e build telegraf telegraf-builtin
 	$(GO) vet -tags e2e ./e2e/
 	CGO_ENABLED=0 $(GO) test -tags e2e -count=1 -v -timeout 10m ./e2e/

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -23,13 +24,14 @@ import (
 // data in a temporary directory, reached over that namespace's loopback.
 type influxDB struct {
 	dir    string
+	proc   *process
 	client *http.Client
 }
 
 const influxURL = "http://127.0.0.1:8086"
 
-// startInfluxd runs influxd -config influxdb.conf in namespace ns, data
-// under dir, and waits for /ping.
+// startInfluxd starts influxd -config influxdb.conf in namespace ns, data
+// under dir; waitReady waits for it.
 func startInfluxd(t *testing.T, b binaries, ns, dir string) *influxDB {
 	t.Helper()
 	conf, err := filepath.Abs("influxdb.conf")
@@ -44,22 +46,34 @@ func startInfluxd(t *testing.T, b binaries, ns, dir string) *influxDB {
 	}
 	p := startProcessEnv(t, ns, "influxd", filepath.Join(dir, "influxd.log"), env,
 		b.influxd, "run", "-config", conf)
-	db := &influxDB{dir: data, client: nsClient(ns)}
+	return &influxDB{dir: data, proc: p, client: nsClient(ns)}
+}
+
+// waitReady waits until influxd answers /ping.
+func (db *influxDB) waitReady(t *testing.T) {
+	t.Helper()
+	waitHTTP(t, db.proc, db.client, influxURL+"/ping", http.StatusNoContent)
+}
+
+// waitHTTP waits until GET url answers with status, failing the test if
+// the process exits or 30 s pass.
+func waitHTTP(t *testing.T, p *process, c *http.Client, url string, status int) {
+	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		resp, err := db.client.Get(influxURL + "/ping")
+		resp, err := c.Get(url)
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusNoContent {
-				return db
+			if resp.StatusCode == status {
+				return
 			}
 			err = fmt.Errorf("status %s", resp.Status)
 		}
 		if p.exited() {
-			t.Fatalf("influxd exited: %v", p.err)
+			t.Fatalf("%s exited: %v", p.name, p.err)
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("influxd /ping: %v", err)
+			t.Fatalf("%s %s: %v", p.name, url, err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -100,7 +114,8 @@ type series struct {
 	Values  [][]json.Number   `json:"values"`
 }
 
-// query runs one InfluxQL statement and returns its series.
+// query runs one InfluxQL statement and returns its series (times in
+// nanoseconds since the epoch).
 func (db *influxDB) query(q string) ([]series, error) {
 	v := url.Values{"db": {database}, "q": {q}, "epoch": {"ns"}}
 	resp, err := db.client.Get(influxURL + "/query?" + v.Encode())
@@ -115,6 +130,11 @@ func (db *influxDB) query(q string) ([]series, error) {
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("%s: %s: %s", q, resp.Status, body)
 	}
+	return decodeInfluxJSON(q, body)
+}
+
+// decodeInfluxJSON decodes the /query answer to one statement.
+func decodeInfluxJSON(q string, body []byte) ([]series, error) {
 	var r struct {
 		Results []struct {
 			Series []series `json:"series"`
@@ -161,7 +181,7 @@ func (s series) fields() (map[string]int64, error) {
 
 // ports reads the last packets and bytes of every xdp_udp_ports series.
 func (db *influxDB) ports() (map[portKey]counter, error) {
-	ss, err := db.query(`SELECT last(packets) AS packets, last(bytes) AS bytes FROM xdp_udp_ports GROUP BY port, interface, port_role`)
+	ss, err := db.query(`SELECT last(packets) AS packets, last(bytes) AS bytes FROM xdp_udp_ports GROUP BY *`)
 	if err != nil {
 		return nil, err
 	}
@@ -171,33 +191,74 @@ func (db *influxDB) ports() (map[portKey]counter, error) {
 		if err != nil {
 			return nil, err
 		}
-		got[portKey{s.Tags["interface"], s.Tags["port_role"], s.Tags["port"]}] = counter{f["packets"], f["bytes"]}
+		got[portKeyOf(s.Tags)] = counter{f["packets"], f["bytes"]}
 	}
 	return got, nil
 }
 
-type summaryRow struct {
-	iface, mode string
-	fields      map[string]int64
-}
-
-// summary reads the last value of every field of xdp_udp_ports_interface.
-func (db *influxDB) summary() ([]summaryRow, error) {
-	ss, err := db.query(`SELECT last(packets) AS packets, last(bytes) AS bytes, ` +
-		`last(udp_packets) AS udp_packets, last(udp_bytes) AS udp_bytes, ` +
-		`last(udp_fragments) AS udp_fragments, last(other_packets) AS other_packets, ` +
-		`last(malformed_packets) AS malformed_packets ` +
-		`FROM xdp_udp_ports_interface GROUP BY interface, xdp_mode`)
+// firstPointsZero checks that every xdp_udp_ports series begins with a 0
+// point: a new series' first packets count in its differences.
+func (db *influxDB) firstPointsZero() error {
+	ss, err := db.query(`SELECT first(packets) AS packets, first(bytes) AS bytes FROM xdp_udp_ports GROUP BY *`)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	var rows []summaryRow
+	if len(ss) == 0 {
+		return fmt.Errorf("no xdp_udp_ports series")
+	}
 	for _, s := range ss {
 		f, err := s.fields()
 		if err != nil {
-			return nil, err
+			return err
 		}
-		rows = append(rows, summaryRow{s.Tags["interface"], s.Tags["xdp_mode"], f})
+		if f["packets"] != 0 || f["bytes"] != 0 {
+			return fmt.Errorf("series %v begins with packets=%d bytes=%d, want a 0 point first", s.Tags, f["packets"], f["bytes"])
+		}
 	}
-	return rows, nil
+	return nil
+}
+
+// summaryFields are the fields of xdp_udp_ports_interface.
+var summaryFields = []string{"packets", "bytes", "udp_packets", "udp_bytes", "udp_fragments", "other_packets", "malformed_packets"}
+
+// summary reads the last value of every field of the one
+// xdp_udp_ports_interface series, which must carry the variant's tags.
+func (db *influxDB) summary(v variant, iface string) (map[string]int64, error) {
+	q := "SELECT "
+	for i, f := range summaryFields {
+		if i > 0 {
+			q += ", "
+		}
+		q += fmt.Sprintf("last(%s) AS %s", f, f)
+	}
+	ss, err := db.query(q + ` FROM xdp_udp_ports_interface GROUP BY *`)
+	if err != nil {
+		return nil, err
+	}
+	if len(ss) != 1 {
+		return nil, fmt.Errorf("want one xdp_udp_ports_interface series, got %d: %+v", len(ss), ss)
+	}
+	if want := summaryTags(v, iface); !maps.Equal(ss[0].Tags, want) {
+		return nil, fmt.Errorf("summary tags %v, want %v", ss[0].Tags, want)
+	}
+	return ss[0].fields()
+}
+
+// summaryPoints succeeds once xdp_udp_ports_interface has n points.
+func (db *influxDB) summaryPoints(n int64) error {
+	ss, err := db.query(`SELECT count(packets) AS n FROM xdp_udp_ports_interface`)
+	if err != nil {
+		return err
+	}
+	if len(ss) == 0 {
+		return fmt.Errorf("no points yet")
+	}
+	f, err := ss[0].fields()
+	if err != nil {
+		return err
+	}
+	if f["n"] < n {
+		return fmt.Errorf("%d points, want %d", f["n"], n)
+	}
+	return nil
 }

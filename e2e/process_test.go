@@ -21,7 +21,9 @@ type binaries struct {
 	plugin      string // bin/xdp_udp_ports
 	telegraf    string // bin/telegraf (stock, for execd)
 	telegrafXDP string // bin/telegraf-xdp (plugin built in)
-	influxd     string
+	// From Debian (make deps-e2e): influxd, the influx CLI, Prometheus and
+	// curl.
+	influxd, influx, prometheus, curl string
 }
 
 func findBinaries(t *testing.T) binaries {
@@ -40,8 +42,19 @@ func findBinaries(t *testing.T) binaries {
 			t.Fatalf("%v: run the end-to-end test with make e2e, which builds it", err)
 		}
 	}
-	if b.influxd, err = exec.LookPath("influxd"); err != nil {
-		t.Fatalf("%v: make e2e installs Debian's influxdb package", err)
+	for _, d := range []struct {
+		path   *string
+		name   string
+		debPkg string
+	}{
+		{&b.influxd, "influxd", "influxdb"},
+		{&b.influx, "influx", "influxdb-client"},
+		{&b.prometheus, "prometheus", "prometheus"},
+		{&b.curl, "curl", "curl"},
+	} {
+		if *d.path, err = exec.LookPath(d.name); err != nil {
+			t.Fatalf("%v: make e2e installs Debian's %s package", err, d.debPkg)
+		}
 	}
 	return b
 }
@@ -120,8 +133,9 @@ func (p *process) stop(t *testing.T, grace time.Duration) int {
 	return testnet.ExitCode(p.err)
 }
 
-// findChild returns the PID of parent's child process named comm.
-func findChild(t *testing.T, parent int, comm string) int {
+// findChild returns the PID of parent's child process named comm, other
+// than not (0: any).
+func findChild(t *testing.T, parent int, comm string, not int) int {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -134,7 +148,7 @@ func findChild(t *testing.T, parent int, comm string) int {
 			if err != nil {
 				continue
 			}
-			if c, ppid, _, ok := procStat(pid); ok && ppid == parent && c == comm {
+			if c, ppid, state, ok := procStat(pid); ok && ppid == parent && c == comm && pid != not && state != "Z" {
 				return pid
 			}
 		}
