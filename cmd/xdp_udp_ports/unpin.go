@@ -11,6 +11,7 @@ import (
 
 	"github.com/xdp-udp-ports/xdp_udp_ports/bpf"
 	"github.com/xdp-udp-ports/xdp_udp_ports/internal/cli"
+	plugin "github.com/xdp-udp-ports/xdp_udp_ports/plugins/inputs/xdp_udp_ports"
 )
 
 func init() { subcommands["unpin"] = runUnpin }
@@ -44,7 +45,10 @@ func runUnpin(args []string) int {
 	return 0
 }
 
-// unpinAll removes every interface's pins under dir, then dir if empty.
+// unpinAll removes every interface's pins under dir
+// (dir/<interface>/<direction>/), then the directories if empty. It
+// refuses while a running instance holds dir: that instance's programs
+// and pins are left alone.
 func unpinAll(dir string, log *cli.Logger) error {
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
@@ -53,17 +57,37 @@ func unpinAll(dir string, log *cli.Logger) error {
 	if err != nil {
 		return err
 	}
+	lock, err := plugin.LockPinPath(dir)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
 	var errs []error
 	for _, e := range entries {
 		if !e.IsDir() {
 			continue
 		}
-		path := filepath.Join(dir, e.Name())
-		if err := bpf.RemovePins(path); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", path, err))
+		iface := filepath.Join(dir, e.Name())
+		dirs, err := os.ReadDir(iface)
+		if err != nil {
+			errs = append(errs, err)
 			continue
 		}
-		log.Infof("unpinned %s", path)
+		for _, d := range dirs {
+			if !d.IsDir() {
+				continue
+			}
+			path := filepath.Join(iface, d.Name())
+			if err := bpf.RemovePins(path); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", path, err))
+				continue
+			}
+			log.Infof("unpinned %s", path)
+		}
+		// An interface directory of an earlier layout holds pins itself.
+		if err := bpf.RemovePins(iface); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", iface, err))
+		}
 	}
 	os.Remove(dir) // fails, harmlessly, if not empty or a mount point
 	return errors.Join(errs...)
