@@ -1,6 +1,7 @@
 package xdp_udp_ports
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -158,10 +159,10 @@ func TestLegacySecondInstance(t *testing.T) {
 	ours := testnet.WaitOurs(t, p.Receiver, p.ReceiverIf, time.Now(), 0, "tc/ingress")
 	second := newPlugin(t, nil, p.ReceiverIf)
 	acc := start(t, second)
-	if len(acc.Errors) != 1 || !strings.Contains(acc.Errors[0].Error(), "another running xdp_udp_ports instance") {
-		t.Fatalf("second instance: errors %v, want one naming the running instance", acc.Errors)
+	if len(errorsOf(acc)) != 1 || !strings.Contains(errorsOf(acc)[0].Error(), "another running xdp_udp_ports instance") {
+		t.Fatalf("second instance: errors %v, want one naming the running instance", errorsOf(acc))
 	}
-	t.Logf("reported: %s", acc.Errors[0])
+	t.Logf("reported: %s", errorsOf(acc)[0])
 	if now := testnet.OurPrograms(t, p.Receiver, p.ReceiverIf); !slices.Equal(now, ours) {
 		t.Errorf("filters %v after the second instance started, want the first's %v", now, ours)
 	}
@@ -173,4 +174,41 @@ func TestLegacySecondInstance(t *testing.T) {
 	if got := portPackets(gatherSettled(t, first), "53"); got != 5 {
 		t.Errorf("first instance: port 53 %d packets, want 5", got)
 	}
+}
+
+// On the legacy path a filter outlives a SIGKILLed owner; the next start
+// finds its ownership lock free, replaces the stale filter (logged) and
+// leaves exactly one filter of ours.
+func TestLegacyKilledThenRestarted(t *testing.T) {
+	t.Setenv("XDP_UDP_PORTS_LEGACY_TC", "1")
+	p := testnet.NewPair(t, testnet.Options{})
+	if !p.RunInReceiver(t) {
+		return
+	}
+	cmd := startHelper(t, helperConfig{Interface: p.ReceiverIf})
+	stale := testnet.WaitOurs(t, p.Receiver, p.ReceiverIf, time.Now(), time.Second, "tc/ingress")
+	cmd.Process.Kill()
+	cmd.Wait()
+	if now := testnet.OurPrograms(t, p.Receiver, p.ReceiverIf); !slices.Equal(now, stale) {
+		t.Fatalf("after SIGKILL: %v, want the dead instance's filter %v left behind", now, stale)
+	}
+	log := &testutil.CaptureLogger{Name: "inputs.xdp_udp_ports"}
+	next := newPlugin(t, func(x *XDPUDPPorts) { x.Log = log }, p.ReceiverIf)
+	acc := start(t, next)
+	requireNoErrors(t, acc)
+	ours := testnet.WaitOurs(t, p.Receiver, p.ReceiverIf, time.Now(), 0, "tc/ingress")
+	if ours[0].ID == stale[0].ID {
+		t.Errorf("the stale filter %v is still attached", stale)
+	}
+	if !slices.ContainsFunc(log.Warnings(), func(w string) bool {
+		return strings.Contains(w, fmt.Sprintf("replaced program id %d", stale[0].ID))
+	}) {
+		t.Errorf("no warning about replacing program %d: %v", stale[0].ID, log.Warnings())
+	}
+	p.MustSend(t, testnet.Datagrams{Dst: p.ReceiverV4, Port: 53, Count: 6, Payload: 8})
+	if got := portPackets(gatherSettled(t, next), "53"); got != 6 {
+		t.Errorf("port 53: %d packets, want 6", got)
+	}
+	next.Stop()
+	testnet.RequireNoneOurs(t, p.Receiver, p.ReceiverIf)
 }

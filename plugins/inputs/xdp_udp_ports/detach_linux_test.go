@@ -165,13 +165,13 @@ func TestLostAttachment(t *testing.T) {
 
 			cleanup := l.lose(t, p, ours)
 			deadline := time.Now().Add(5 * time.Second)
-			for len(acc.Errors) == 0 {
+			for len(errorsOf(acc)) == 0 {
 				if time.Now().After(deadline) {
 					t.Fatal("losing the attachment was not reported")
 				}
 				time.Sleep(20 * time.Millisecond)
 			}
-			msg := acc.Errors[0].Error()
+			msg := errorsOf(acc)[0].Error()
 			t.Logf("reported: %s", msg)
 			for _, want := range []string{p.ReceiverIf, "ingress", "detached from outside", "attached = 0"} {
 				if !strings.Contains(msg, want) {

@@ -81,6 +81,14 @@ func split(ms []telegraf.Metric) (ports, summaries []telegraf.Metric) {
 	return ports, summaries
 }
 
+// errorsOf returns the errors acc holds so far (the plugin adds them from
+// its own goroutine).
+func errorsOf(acc *testutil.Accumulator) []error {
+	acc.Lock()
+	defer acc.Unlock()
+	return append([]error(nil), acc.Errors...)
+}
+
 // ourID returns the id of the one program of ours attached to dev in the
 // receiver namespace (at any hook), 0 if none.
 func ourID(t *testing.T, p *testnet.Pair, dev string) uint32 {

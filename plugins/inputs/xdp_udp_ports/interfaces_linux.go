@@ -124,7 +124,7 @@ func (p *XDPUDPPorts) resync() {
 		p.acc.AddError(fmt.Errorf("listing interfaces: %w", err))
 		return
 	}
-	p.checkAttachments()
+	p.checkAttachments(links)
 	p.reconcile(links)
 	p.expireAbsent(time.Now())
 }
@@ -133,9 +133,14 @@ func (p *XDPUDPPorts) resync() {
 // outside (bpftool, ip, tc, another tool, an unpin): no event says so.
 // Each is reported with what took its place and released; reconcile then
 // attaches again where the hook is free, and the counters continue.
-// Called with p.mu held.
-func (p *XDPUDPPorts) checkAttachments() {
+// Interfaces that are gone or were re-created (not in links with their
+// ifindex) are left to reconcile. Called with p.mu held.
+func (p *XDPUDPPorts) checkAttachments(links []netlink.Link) {
+	present := indexByName(links)
 	for _, it := range p.ifaces {
+		if present[it.name] != it.index {
+			continue
+		}
 		for _, c := range it.dirs {
 			if c.att == nil {
 				continue
@@ -172,10 +177,7 @@ func (p *XDPUDPPorts) release(it *iface, c *counting) {
 // reconcile makes the attachments match the interfaces in links.
 // Called with p.mu held.
 func (p *XDPUDPPorts) reconcile(links []netlink.Link) {
-	present := make(map[string]int, len(links))
-	for _, l := range links {
-		present[l.Attrs().Name] = l.Attrs().Index
-	}
+	present := indexByName(links)
 	for name, it := range p.ifaces {
 		if idx, ok := present[name]; !ok || idx != it.index {
 			p.gone(it, !ok)
@@ -191,6 +193,15 @@ func (p *XDPUDPPorts) reconcile(links []netlink.Link) {
 	}
 	parallel(len(todo), func(i int) { p.attach(todo[i].it, todo[i].attrs) })
 	p.warnUnmatched(links)
+}
+
+// indexByName maps each interface name in links to its ifindex.
+func indexByName(links []netlink.Link) map[string]int {
+	m := make(map[string]int, len(links))
+	for _, l := range links {
+		m[l.Attrs().Name] = l.Attrs().Index
+	}
+	return m
 }
 
 type pending struct {
@@ -407,6 +418,13 @@ func (p *XDPUDPPorts) attach(it *iface, a *netlink.LinkAttrs) {
 		if c.counters == nil {
 			if done := p.open(it, c, a, frame); done {
 				continue
+			}
+			if p.settings.pinPath != "" {
+				// Replacing or dropping pinned state may have detached a
+				// program: what a says of the hooks is out of date.
+				if fresh, err := netlink.LinkByIndex(a.Index); err == nil && fresh.Attrs().Name == a.Name {
+					a = fresh.Attrs()
+				}
 			}
 		}
 		p.attachCounting(it, c, a)

@@ -43,8 +43,8 @@ func seriesOf(ms []telegraf.Metric, ifname string) map[string]int64 {
 
 func requireNoErrors(t *testing.T, acc *testutil.Accumulator) {
 	t.Helper()
-	if len(acc.Errors) != 0 {
-		t.Fatalf("errors: %v", acc.Errors)
+	if errs := errorsOf(acc); len(errs) != 0 {
+		t.Fatalf("errors: %v", errs)
 	}
 }
 
@@ -137,10 +137,10 @@ func TestForeignProgramIsLeftAlone(t *testing.T) {
 
 	plugin := newPlugin(t, func(x *XDPUDPPorts) { x.IngressHook = "xdp" }, p.ReceiverIf)
 	acc := start(t, plugin)
-	if len(acc.Errors) != 1 {
-		t.Fatalf("errors %v, want one naming the foreign program", acc.Errors)
+	if len(errorsOf(acc)) != 1 {
+		t.Fatalf("errors %v, want one naming the foreign program", errorsOf(acc))
 	}
-	msg := acc.Errors[0].Error()
+	msg := errorsOf(acc)[0].Error()
 	t.Logf("reported: %s", msg)
 	for _, want := range []string{p.ReceiverIf, "another XDP program", "id " + strconv.Itoa(int(id)), `"foreign_pass"`} {
 		if !strings.Contains(msg, want) {
@@ -175,10 +175,10 @@ func TestMemoryGuardRefusesInterface(t *testing.T) {
 	one := layout.KernelMemory()
 	plugin := newPlugin(t, func(x *XDPUDPPorts) { x.MaxKernelMemory = config.Size(one + one/2) }, "veth-m1", "veth-m2")
 	acc := start(t, plugin)
-	if len(acc.Errors) != 1 {
-		t.Fatalf("errors %v, want one refusing the second interface", acc.Errors)
+	if len(errorsOf(acc)) != 1 {
+		t.Fatalf("errors %v, want one refusing the second interface", errorsOf(acc))
 	}
-	msg := acc.Errors[0].Error()
+	msg := errorsOf(acc)[0].Error()
 	t.Logf("reported: %s", msg)
 	for _, want := range []string{"max_kernel_memory", formatBytes(one), "ports allow-list"} {
 		if !strings.Contains(msg, want) {
@@ -216,13 +216,13 @@ func TestModes(t *testing.T) {
 			plugin := newPlugin(t, func(x *XDPUDPPorts) { x.IngressHook, x.XDPMode = "xdp", tc.mode }, p.ReceiverIf)
 			acc := start(t, plugin)
 			if tc.want == "" {
-				if len(acc.Errors) != 1 {
-					t.Fatalf("errors %v, want one", acc.Errors)
+				if len(errorsOf(acc)) != 1 {
+					t.Fatalf("errors %v, want one", errorsOf(acc))
 				}
-				t.Logf("reported: %s", acc.Errors[0])
+				t.Logf("reported: %s", errorsOf(acc)[0])
 				for _, w := range append(tc.errWant, p.ReceiverIf) {
-					if !strings.Contains(acc.Errors[0].Error(), w) {
-						t.Errorf("error %q does not mention %s", acc.Errors[0], w)
+					if !strings.Contains(errorsOf(acc)[0].Error(), w) {
+						t.Errorf("error %q does not mention %s", errorsOf(acc)[0], w)
 					}
 				}
 				testnet.RequireNoneOurs(t, p.Receiver, p.ReceiverIf)

@@ -2,6 +2,7 @@ package xdp_udp_ports
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -27,13 +28,36 @@ func portPackets(ms []telegraf.Metric, port string) int64 {
 	return 0
 }
 
+// pinnedHooks are the attachments pin_path keeps: tcx and XDP links, and
+// programs attached through netlink or as clsact filters.
+var pinnedHooks = []struct {
+	name, hook string
+	env        string
+}{
+	{"tcx", "tc", ""},
+	{"tc-filter", "tc", "XDP_UDP_PORTS_LEGACY_TC"},
+	{"xdp-link", "xdp", ""},
+	{"xdp-netlink", "xdp", "XDP_UDP_PORTS_NETLINK_ATTACH"},
+}
+
 func TestPinnedRestartCountsWhileStopped(t *testing.T) {
+	for _, h := range pinnedHooks {
+		t.Run(h.name, func(t *testing.T) {
+			if h.env != "" {
+				t.Setenv(h.env, "1")
+			}
+			pinnedRestart(t, h.hook)
+		})
+	}
+}
+
+func pinnedRestart(t *testing.T, hook string) {
 	p := testnet.NewPair(t, testnet.Options{})
 	if !p.RunInReceiver(t) {
 		return
 	}
 	pins := filepath.Join(testnet.MountBPFFS(t), "xdp")
-	configure := func(x *XDPUDPPorts) { x.PinPath = pins }
+	configure := func(x *XDPUDPPorts) { x.PinPath, x.IngressHook = pins, hook }
 	send := func(n int) { p.MustSend(t, testnet.Datagrams{Dst: p.ReceiverV4, Port: 53, Count: n, Payload: 8}) }
 
 	first := newPlugin(t, configure, p.ReceiverIf)
@@ -63,8 +87,8 @@ func TestPinnedRestartCountsWhileStopped(t *testing.T) {
 	if now := ourID(t, p, p.ReceiverIf); now != id {
 		t.Errorf("program id %d after restart, want the adopted %d", now, id)
 	}
-	if len(acc.Errors) != 0 {
-		t.Errorf("errors: %v", acc.Errors)
+	if len(errorsOf(acc)) != 0 {
+		t.Errorf("errors: %v", errorsOf(acc))
 	}
 	second.Stop()
 
@@ -75,8 +99,8 @@ func TestPinnedRestartCountsWhileStopped(t *testing.T) {
 	if got := portPackets(gatherSettled(t, third), "53"); got != 2 {
 		t.Fatalf("port 53 with another configuration: %d packets, want 2 (restarted)", got)
 	}
-	if len(acc.Errors) != 0 {
-		t.Errorf("errors: %v", acc.Errors)
+	if len(errorsOf(acc)) != 0 {
+		t.Errorf("errors: %v", errorsOf(acc))
 	}
 	third.Stop()
 	if now := ourID(t, p, p.ReceiverIf); now == id || now == 0 {
@@ -136,19 +160,49 @@ func TestPinPathOneOwner(t *testing.T) {
 	}
 }
 
-// holdPinsEnv makes TestHoldPins run a plugin with the pin_path it names
-// until killed (a helper process of TestPinOwnerKilled).
-const holdPinsEnv = "XDP_UDP_PORTS_TEST_HOLD_PINS"
+// helperEnv makes TestHelperProcess run a plugin, configured by the JSON
+// of helperConfig it holds, until killed: a process of its own for tests
+// that kill one (SIGKILL runs no cleanup).
+const helperEnv = "XDP_UDP_PORTS_TEST_HELPER"
 
-func TestHoldPins(t *testing.T) {
-	pins := os.Getenv(holdPinsEnv)
-	if pins == "" {
+type helperConfig struct {
+	Interface string
+	PinPath   string
+}
+
+func TestHelperProcess(t *testing.T) {
+	var cfg helperConfig
+	if err := json.Unmarshal([]byte(os.Getenv(helperEnv)), &cfg); err != nil {
 		return // not a helper process: nothing to do
 	}
-	plugin := newPlugin(t, func(x *XDPUDPPorts) { x.PinPath = pins }, os.Getenv(holdPinsEnv+"_IF"))
+	plugin := newPlugin(t, func(x *XDPUDPPorts) { x.PinPath = cfg.PinPath }, cfg.Interface)
 	start(t, plugin)
-	fmt.Println("holding")
+	fmt.Println("running")
 	select {}
+}
+
+// startHelper runs TestHelperProcess with cfg (and this process's
+// environment) and returns once its plugin has started.
+func startHelper(t *testing.T, cfg helperConfig) *exec.Cmd {
+	t.Helper()
+	enc, err := json.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run", "^TestHelperProcess$")
+	cmd.Env = append(os.Environ(), helperEnv+"="+string(enc))
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "running\n" {
+		t.Fatalf("helper process: %q, %v", line, err)
+	}
+	return cmd
 }
 
 // An owner that dies (SIGKILL) releases pin_path with it: the next
@@ -159,19 +213,7 @@ func TestPinOwnerKilled(t *testing.T) {
 		return
 	}
 	pins := filepath.Join(testnet.MountBPFFS(t), "xdp")
-	cmd := exec.Command(os.Args[0], "-test.run", "^TestHoldPins$")
-	cmd.Env = append(os.Environ(), holdPinsEnv+"="+pins, holdPinsEnv+"_IF="+p.ReceiverIf)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "holding\n" {
-		t.Fatalf("helper: %q, %v", line, err)
-	}
+	cmd := startHelper(t, helperConfig{Interface: p.ReceiverIf, PinPath: pins})
 	p.MustSend(t, testnet.Datagrams{Dst: p.ReceiverV4, Port: 53, Count: 4, Payload: 8})
 	early := newPlugin(t, func(x *XDPUDPPorts) { x.PinPath = pins }, p.ReceiverIf)
 	if err := early.Start(&testutil.Accumulator{}); err == nil || !strings.Contains(err.Error(), "pid "+strconv.Itoa(cmd.Process.Pid)) {

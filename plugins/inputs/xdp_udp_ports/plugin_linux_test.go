@@ -63,8 +63,8 @@ func TestGather(t *testing.T) {
 				t.Fatalf("got %d summary metrics, want 1", len(summaries))
 			}
 			checkSummary(t, summaries[0], p.ReceiverIf, "tcx", tr, 0, 0)
-			if len(acc.Errors) != 0 {
-				t.Errorf("errors: %v", acc.Errors)
+			if len(errorsOf(acc)) != 0 {
+				t.Errorf("errors: %v", errorsOf(acc))
 			}
 		})
 	}

@@ -116,13 +116,13 @@ func TestUnsupportedLinkType(t *testing.T) {
 	testnet.NewTUNType(t, p.Receiver, "xppp0", unix.ARPHRD_PPP)
 	plugin := newPlugin(t, nil, "xppp0")
 	acc := start(t, plugin)
-	if len(acc.Errors) != 1 {
-		t.Fatalf("errors %v, want one", acc.Errors)
+	if len(errorsOf(acc)) != 1 {
+		t.Fatalf("errors %v, want one", errorsOf(acc))
 	}
-	t.Logf("reported: %s", acc.Errors[0])
+	t.Logf("reported: %s", errorsOf(acc)[0])
 	for _, want := range []string{"xppp0", `link type "ppp"`, "not supported"} {
-		if !strings.Contains(acc.Errors[0].Error(), want) {
-			t.Errorf("error %q does not mention %s", acc.Errors[0], want)
+		if !strings.Contains(errorsOf(acc)[0].Error(), want) {
+			t.Errorf("error %q does not mention %s", errorsOf(acc)[0], want)
 		}
 	}
 	testnet.RequireNoneOurs(t, p.Receiver, "xppp0")
