@@ -192,7 +192,7 @@ func TestBinaryUnprivileged(t *testing.T) {
 		if code := pr.exit(t, 2*time.Second); code != 0 {
 			t.Fatalf("exit code %d after stdin closed; stderr:\n%s", code, pr.stderr)
 		}
-		testnet.RequireNoXDP(t, p.Receiver, p.ReceiverIf)
+		testnet.RequireNoneOurs(t, p.Receiver, p.ReceiverIf)
 	}
 
 	t.Run("ambient", func(t *testing.T) {
@@ -232,7 +232,7 @@ func TestBinaryUnprivileged(t *testing.T) {
 			if !strings.Contains(stderr, "AmbientCapabilities") || !strings.Contains(stderr, "setcap") {
 				t.Errorf("the error has no hint (AmbientCapabilities, setcap):\n%s", stderr)
 			}
-			testnet.RequireNoXDP(t, p.Receiver, p.ReceiverIf)
+			testnet.RequireNoneOurs(t, p.Receiver, p.ReceiverIf)
 		})
 	}
 }

@@ -23,7 +23,7 @@ func TestBinaryErrorsAreLevelMarked(t *testing.T) {
 		// veths cannot offload: the plugin reports it and goes on.
 		cfg := writeConfig(t, fmt.Sprintf("[[inputs.xdp_udp_ports]]\n  interfaces = [%q]\n  xdp_mode = \"offload\"\n", p.ReceiverIf))
 		pr := startBinary(t, p.Receiver, cfg, "-poll_interval", "100ms")
-		pr.waitStderr(t, 5*time.Second, "E! interface "+p.ReceiverIf+": attaching xdp program in offload mode")
+		pr.waitStderr(t, 5*time.Second, "E! interface "+p.ReceiverIf+": attaching the xdp program at ingress in offload mode")
 		pr.stdin.Close()
 		if code := pr.exit(t, 5*time.Second); code != 0 {
 			t.Fatalf("exit code %d; stderr:\n%s", code, pr.stderr)
@@ -75,7 +75,7 @@ func TestBinaryStdinClosedAtStart(t *testing.T) {
 		t.Errorf("stderr does not say %q, then %q:\n%s", attached, stopping, out)
 	}
 	requireLevelMarked(t, out)
-	testnet.RequireNoXDP(t, p.Receiver, p.ReceiverIf)
+	testnet.RequireNoneOurs(t, p.Receiver, p.ReceiverIf)
 }
 
 // fullPipe returns a pipe of one page whose buffer is already full: a
@@ -167,7 +167,7 @@ func TestBinaryStopsWithStdoutBlocked(t *testing.T) {
 				if took > limit {
 					t.Errorf("exited %s after %s, want within %s", took.Round(time.Millisecond), stop, limit)
 				}
-				testnet.RequireNoXDP(t, p.Receiver, p.ReceiverIf)
+				testnet.RequireNoneOurs(t, p.Receiver, p.ReceiverIf)
 				out := stderr.String()
 				why := map[string]string{"SIGTERM": "I! got SIGTERM; stopping\n", "stdin closed": "I! stdin closed; stopping\n"}[stop]
 				if !strings.Contains(out, why) {
@@ -214,7 +214,7 @@ func TestBinaryStopsWhenStdoutCloses(t *testing.T) {
 	if code := pr.exit(t, 5*time.Second); code != 0 {
 		t.Errorf("exit code %d", code)
 	}
-	testnet.RequireNoXDP(t, p.Receiver, p.ReceiverIf)
+	testnet.RequireNoneOurs(t, p.Receiver, p.ReceiverIf)
 	if out := stderr.String(); !strings.Contains(out, "I! writing to stdout: ") || !strings.Contains(out, "broken pipe; stopping\n") {
 		t.Errorf("stderr does not say that stdout broke")
 	}
