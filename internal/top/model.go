@@ -51,9 +51,45 @@ func (c *counter) observe(v uint64, at time.Time) {
 	c.raw, c.at = v, at
 }
 
+// The directions, as the direction tag spells them.
+const (
+	dirIngress = "ingress"
+	dirEgress  = "egress"
+)
+
+// compareDirs orders directions ingress first, then egress, then any
+// other.
+func compareDirs(a, b string) int {
+	rank := func(d string) int {
+		switch d {
+		case dirIngress:
+			return 0
+		case dirEgress:
+			return 1
+		}
+		return 2
+	}
+	return cmp.Or(cmp.Compare(rank(a), rank(b)), cmp.Compare(a, b))
+}
+
+// tagDir is a point's direction; ingress when it has no direction tag
+// (the only direction before the plugin counted egress).
+func tagDir(p point) string {
+	if d := p.tags["direction"]; d != "" {
+		return d
+	}
+	return dirIngress
+}
+
 // portKey identifies a port series: port is a number or "other".
 type portKey struct {
-	iface, role, port string
+	iface, dir, role, port string
+}
+
+// shareKey is the whole a port's share is taken of: its direction and
+// role, all interfaces.
+type shareKey struct {
+	dir, role string
 }
 
 type portSeries struct {
@@ -62,11 +98,18 @@ type portSeries struct {
 	gen            int // the reading it was last in
 }
 
+// ifaceKey identifies an interface summary: one per direction counted.
+type ifaceKey struct {
+	name, dir string
+}
+
 type ifaceSeries struct {
-	name, mode string
-	attached   bool // in the last reading it was in
-	f          [nIfaceFields]counter
-	gen        int
+	ifaceKey
+	hook         string // where it is counted: xdp_native, tcx...
+	attached     bool   // in the last reading it was in
+	everAttached bool
+	f            [nIfaceFields]counter
+	gen          int
 }
 
 // model turns the plugin's readings into totals and rates.
@@ -75,19 +118,20 @@ type model struct {
 	everAttached bool
 	first, last  time.Time
 	ports        map[portKey]*portSeries
-	ifaces       map[string]*ifaceSeries
+	ifaces       map[ifaceKey]*ifaceSeries
 }
 
 func newModel() *model {
-	return &model{ports: map[portKey]*portSeries{}, ifaces: map[string]*ifaceSeries{}}
+	return &model{ports: map[portKey]*portSeries{}, ifaces: map[ifaceKey]*ifaceSeries{}}
 }
 
 // update takes the metrics of one Gather, read at now (the metrics' own
 // timestamp wins when they have one). The first reading is the baseline:
 // its counts are totals, its rates zero. A series first seen later started
-// from zero at the reading before (the plugin reports only ports with
-// packets). A series missing from a reading (its interface is gone for
-// now) keeps its totals and has rate 0.
+// from zero at the reading before: its packets count as new (also when it
+// comes first with the plugin's leading 0: then at the next reading). A
+// series missing from a reading (its interface is gone for now) keeps its
+// totals and has rate 0.
 func (m *model) update(points []point, now time.Time) {
 	if len(points) > 0 && !points[0].time.IsZero() {
 		now = points[0].time
@@ -101,7 +145,7 @@ func (m *model) update(points []point, now time.Time) {
 	for _, p := range points {
 		switch p.name {
 		case measurementPorts:
-			k := portKey{p.tags["interface"], p.tags["port_role"], p.tags["port"]}
+			k := portKey{p.tags["interface"], tagDir(p), p.tags["port_role"], p.tags["port"]}
 			s := m.ports[k]
 			if s == nil {
 				s = &portSeries{portKey: k, packets: counter{at: since}, bytes: counter{at: since}}
@@ -111,22 +155,23 @@ func (m *model) update(points []point, now time.Time) {
 			s.bytes.observe(uint64Field(p.fields["bytes"]), now)
 			s.gen = m.gen
 		case measurementInterface:
-			name := p.tags["interface"]
-			s := m.ifaces[name]
+			k := ifaceKey{p.tags["interface"], tagDir(p)}
+			s := m.ifaces[k]
 			if s == nil {
-				s = &ifaceSeries{name: name}
+				s = &ifaceSeries{ifaceKey: k}
 				for i := range s.f {
 					s.f[i].at = since
 				}
-				m.ifaces[name] = s
+				m.ifaces[k] = s
 			}
-			s.mode = p.tags["xdp_mode"]
+			s.hook = p.tags["hook"]
 			// A summary without the attached field is of an attached
 			// interface.
 			s.attached = true
 			if v, ok := p.fields["attached"]; ok {
 				s.attached = uint64Field(v) != 0
 			}
+			s.everAttached = s.everAttached || s.attached
 			m.everAttached = m.everAttached || s.attached
 			for i, f := range ifaceFields {
 				s.f[i].observe(uint64Field(p.fields[f]), now)
@@ -184,15 +229,15 @@ func (m *model) byTotal() []*portSeries {
 	return rows
 }
 
-// portList returns the series in a fixed order: interface, role
-// (destination first), port number, "other" last.
+// portList returns the series in a fixed order: interface, direction
+// (ingress first), role (destination first), port number, "other" last.
 func (m *model) portList() []*portSeries {
 	rows := make([]*portSeries, 0, len(m.ports))
 	for _, s := range m.ports {
 		rows = append(rows, s)
 	}
 	slices.SortFunc(rows, func(a, b *portSeries) int {
-		return cmp.Or(cmp.Compare(a.iface, b.iface), cmp.Compare(a.role, b.role), comparePorts(a.port, b.port))
+		return cmp.Or(cmp.Compare(a.iface, b.iface), compareDirs(a.dir, b.dir), cmp.Compare(a.role, b.role), comparePorts(a.port, b.port))
 	})
 	return rows
 }
@@ -211,47 +256,97 @@ func comparePorts(a, b string) int {
 	return cmp.Compare(a, b)
 }
 
-// roleSums returns, per port role, the packet rate and packet total of all
-// its series: the whole a share is taken of.
-func (m *model) roleSums() (rate map[string]float64, total map[string]uint64) {
-	rate, total = map[string]float64{}, map[string]uint64{}
+// shareSums returns, per direction and port role, the packet rate and
+// packet total of all its series: the whole a share is taken of.
+func (m *model) shareSums() (rate map[shareKey]float64, total map[shareKey]uint64) {
+	rate, total = map[shareKey]float64{}, map[shareKey]uint64{}
 	for _, s := range m.ports {
-		rate[s.role] += s.packets.rate
-		total[s.role] += s.packets.total
+		k := shareKey{s.dir, s.role}
+		rate[k] += s.packets.rate
+		total[k] += s.packets.total
 	}
 	return rate, total
 }
 
-// attached returns the interfaces attached in the last reading, by name.
-func (m *model) attached() []*ifaceSeries {
+// current returns the interface summaries of the last reading, attached
+// or not, by name and direction.
+func (m *model) current() []*ifaceSeries {
 	var list []*ifaceSeries
 	for _, s := range m.ifaces {
-		if s.gen == m.gen && s.attached {
+		if s.gen == m.gen {
 			list = append(list, s)
 		}
 	}
-	slices.SortFunc(list, func(a, b *ifaceSeries) int { return cmp.Compare(a.name, b.name) })
+	sortIfaces(list)
 	return list
 }
 
-// allIfaces returns every interface seen, by name.
-func (m *model) allIfaces() []*ifaceSeries {
-	list := make([]*ifaceSeries, 0, len(m.ifaces))
+// attached returns the interface summaries attached in the last reading,
+// by name and direction.
+func (m *model) attached() []*ifaceSeries {
+	return slices.DeleteFunc(m.current(), func(s *ifaceSeries) bool { return !s.attached })
+}
+
+// everAttachedIfaces returns the interface summaries that were attached in
+// any reading, by name and direction.
+func (m *model) everAttachedIfaces() []*ifaceSeries {
+	var list []*ifaceSeries
 	for _, s := range m.ifaces {
-		list = append(list, s)
+		if s.everAttached {
+			list = append(list, s)
+		}
 	}
-	slices.SortFunc(list, func(a, b *ifaceSeries) int { return cmp.Compare(a.name, b.name) })
+	sortIfaces(list)
 	return list
 }
 
-// summaryRates sums the interface rates of the last reading.
-func (m *model) summaryRates() (r [nIfaceFields]float64) {
+func sortIfaces(list []*ifaceSeries) {
+	slices.SortFunc(list, func(a, b *ifaceSeries) int {
+		return cmp.Or(cmp.Compare(a.name, b.name), compareDirs(a.dir, b.dir))
+	})
+}
+
+// directions returns the directions of the summaries seen, ingress first.
+func (m *model) directions() []string {
+	var dirs []string
+	for k := range m.ifaces {
+		if !slices.Contains(dirs, k.dir) {
+			dirs = append(dirs, k.dir)
+		}
+	}
+	slices.SortFunc(dirs, compareDirs)
+	return dirs
+}
+
+// summaryRates sums the interface rates of the last reading in one
+// direction.
+func (m *model) summaryRates(dir string) (r [nIfaceFields]float64) {
 	for _, s := range m.ifaces {
+		if s.dir != dir {
+			continue
+		}
 		for i := range r {
 			r[i] += s.f[i].rate
 		}
 	}
 	return r
+}
+
+// hasEgress reports whether egress is counted: any summary or series of
+// egress. The plugin emits a summary of every direction counted at every
+// Gather, traffic or not.
+func (m *model) hasEgress() bool {
+	for k := range m.ifaces {
+		if k.dir != dirIngress {
+			return true
+		}
+	}
+	for k := range m.ports {
+		if k.dir != dirIngress {
+			return true
+		}
+	}
+	return false
 }
 
 // hasSource reports whether any series counts source ports.

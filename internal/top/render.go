@@ -2,6 +2,7 @@ package top
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -18,25 +19,35 @@ type liveOptions struct {
 }
 
 const (
-	barWidth       = 10
-	maxIfaceNames  = 8 // interface names listed in the header
-	liveHeaderRows = 4 // title, interfaces, summary, blank
+	barWidth      = 10
+	maxIfaceNames = 8 // interface names listed in the header
 )
 
-// liveLines renders one frame: a header (interfaces, XDP modes, summary
-// rates) and the ports by packet rate with their share of the role's
-// packet rate.
+// liveLines renders one frame: a header (interfaces and their hooks,
+// summary rates per direction) and the ports by packet rate with their
+// share of the packet rate of their direction and role.
 func liveLines(m *model, svc services, o liveOptions) []string {
-	sum := m.summaryRates()
+	egress := m.hasEgress()
 	lines := []string{
 		fmt.Sprintf("xdp_udp_ports top - %s - up %s - every %s",
 			o.now.Format("15:04:05"), o.now.Sub(m.first).Round(time.Second), o.interval),
-		"interfaces: " + ifaceList(m.attached(), o.watching),
-		fmt.Sprintf("udp %s pkt/s %s | fragments %s pkt/s | other %s pkt/s | malformed %s pkt/s",
-			fmtRate(sum[fUDPPackets]), fmtBits(8*sum[fUDPBytes]), fmtRate(sum[fFragments]),
-			fmtRate(sum[fOther]), fmtRate(sum[fMalformed])),
-		"",
+		"interfaces: " + ifaceList(m.current(), egress, o.watching),
 	}
+	dirs := m.directions()
+	if !egress {
+		dirs = []string{dirIngress}
+	}
+	for _, dir := range dirs {
+		sum := m.summaryRates(dir)
+		line := fmt.Sprintf("udp %s pkt/s %s | fragments %s pkt/s | other %s pkt/s | malformed %s pkt/s",
+			fmtRate(sum[fUDPPackets]), fmtBits(8*sum[fUDPBytes]), fmtRate(sum[fFragments]),
+			fmtRate(sum[fOther]), fmtRate(sum[fMalformed]))
+		if egress {
+			line = fmt.Sprintf("%-4s %s", dirAbbrev(dir)+":", line)
+		}
+		lines = append(lines, line)
+	}
+	lines = append(lines, "")
 	all := m.byRate()
 	limit := len(all)
 	if o.rows > 0 && o.rows < limit {
@@ -44,16 +55,15 @@ func liveLines(m *model, svc services, o liveOptions) []string {
 	}
 	if o.height > 0 {
 		// header, table header, footer, status
-		if room := max(o.height-liveHeaderRows-2-len(o.status), 1); room < limit {
+		if room := max(o.height-len(lines)-2-len(o.status), 1); room < limit {
 			limit = room
 		}
 	}
-	roleRate, _ := m.roleSums()
-	source := m.hasSource()
-	t := newTable(source, "SERVICE", "PKT/S", "BIT/S", "PACKETS", "BYTES", "SHARE")
+	shareRate, _ := m.shareSums()
+	t := newTable(m.hasSource(), egress, "SERVICE", "PKT/S", "BIT/S", "PACKETS", "BYTES", "SHARE")
 	for _, s := range all[:limit] {
 		share := 0.0
-		if r := roleRate[s.role]; r > 0 {
+		if r := shareRate[shareKey{s.dir, s.role}]; r > 0 {
 			share = s.packets.rate / r
 		}
 		t.add(s.portKey, svc.name(s.port), fmtRate(s.packets.rate), fmtRate(8*s.bytes.rate),
@@ -65,20 +75,20 @@ func liveLines(m *model, svc services, o liveOptions) []string {
 }
 
 // finalLines renders the totals of every port seen, most packets first,
-// and of every interface, all exact.
+// and of every interface and direction that was attached, all exact.
 func finalLines(m *model, svc services) []string {
 	lines := []string{
 		fmt.Sprintf("xdp_udp_ports top - totals over %s, %s to %s",
 			m.last.Sub(m.first).Round(100*time.Millisecond), m.first.Format("15:04:05"), m.last.Format("15:04:05")),
 		"",
 	}
-	_, roleTotal := m.roleSums()
-	t := newTable(m.hasSource(), "SERVICE", "PACKETS", "BYTES", "SHARE")
+	_, shareTotal := m.shareSums()
+	t := newTable(m.hasSource(), m.hasEgress(), "SERVICE", "PACKETS", "BYTES", "SHARE")
 	t.cols[len(t.cols)-1].right = true
 	rows := m.byTotal()
 	for _, s := range rows {
 		share := 0.0
-		if n := roleTotal[s.role]; n > 0 {
+		if n := shareTotal[shareKey{s.dir, s.role}]; n > 0 {
 			share = float64(s.packets.total) / float64(n)
 		}
 		t.add(s.portKey, svc.name(s.port), strconv.FormatUint(s.packets.total, 10),
@@ -89,16 +99,16 @@ func finalLines(m *model, svc services) []string {
 	} else {
 		lines = append(lines, t.lines()...)
 	}
-	it := &textTable{cols: []column{{title: "IFACE"}, {title: "MODE"}}}
+	it := &textTable{cols: []column{{title: "IFACE"}, {title: "DIR"}, {title: "HOOK"}}}
 	for _, title := range ifaceTitles {
 		it.cols = append(it.cols, column{title: title, right: true})
 	}
-	ifaces := m.allIfaces()
+	ifaces := m.everAttachedIfaces()
 	if len(ifaces) == 0 {
 		return append(lines, "", "no interface attached")
 	}
 	for _, s := range ifaces {
-		cells := []string{s.name, s.mode}
+		cells := []string{s.name, dirAbbrev(s.dir), s.hook}
 		for i := range s.f {
 			cells = append(cells, strconv.FormatUint(s.f[i].total, 10))
 		}
@@ -110,29 +120,52 @@ func finalLines(m *model, svc services) []string {
 // ifaceTitles head the columns of ifaceFields in the final table.
 var ifaceTitles = [nIfaceFields]string{"PACKETS", "BYTES", "UDP", "UDP_BYTES", "FRAGMENTS", "OTHER", "MALFORMED"}
 
-// ifaceList names the attached interfaces grouped by XDP mode, e.g.
-// "eth0, eth1 (native); lo (generic)", at most maxIfaceNames of them.
-func ifaceList(attached []*ifaceSeries, watching []string) string {
-	if len(attached) == 0 {
+// ifaceList names the interfaces attached in at least one direction,
+// grouped by the hooks they are counted at, e.g.
+// "eth0, eth1 (xdp_native); lo (tcx)", or with egress counted
+// "eth0 (ingress xdp_native, egress tcx); veth1 (ingress tcx, egress not
+// attached)", at most maxIfaceNames of them. current are the summaries of
+// the last reading, by name and direction.
+func ifaceList(current []*ifaceSeries, egress bool, watching []string) string {
+	var names []string
+	hooks := map[string][]string{} // by interface: "tcx", "ingress tcx"...
+	anyAttached := map[string]bool{}
+	for _, s := range current {
+		h := s.hook
+		if !s.attached {
+			h = "not attached"
+		}
+		if egress {
+			h = s.dir + " " + h
+		}
+		if hooks[s.name] == nil {
+			names = append(names, s.name)
+		}
+		hooks[s.name] = append(hooks[s.name], h)
+		anyAttached[s.name] = anyAttached[s.name] || s.attached
+	}
+	names = slices.DeleteFunc(names, func(n string) bool { return !anyAttached[n] })
+	if len(names) == 0 {
 		return "none attached (watching " + strings.Join(watching, ", ") + ")"
 	}
-	var modes []string
-	byMode := map[string][]string{}
-	for i, s := range attached {
+	var groups []string
+	byHooks := map[string][]string{}
+	for i, name := range names {
 		if i == maxIfaceNames {
 			break
 		}
-		if byMode[s.mode] == nil {
-			modes = append(modes, s.mode)
+		h := strings.Join(hooks[name], ", ")
+		if byHooks[h] == nil {
+			groups = append(groups, h)
 		}
-		byMode[s.mode] = append(byMode[s.mode], s.name)
+		byHooks[h] = append(byHooks[h], name)
 	}
-	parts := make([]string, len(modes))
-	for i, mode := range modes {
-		parts[i] = strings.Join(byMode[mode], ", ") + " (" + mode + ")"
+	parts := make([]string, len(groups))
+	for i, h := range groups {
+		parts[i] = strings.Join(byHooks[h], ", ") + " (" + h + ")"
 	}
 	s := strings.Join(parts, "; ")
-	if n := len(attached) - maxIfaceNames; n > 0 {
+	if n := len(names) - maxIfaceNames; n > 0 {
 		s += fmt.Sprintf(" and %d more", n)
 	}
 	return s
@@ -148,13 +181,18 @@ type textTable struct {
 	cols []column
 	rows [][]string
 	role bool // port tables: a ROLE column after PORT
+	dir  bool // port tables: a DIR column after IFACE
 }
 
-// newTable starts a port table: IFACE, PORT, ROLE (only when source ports
-// are counted), then the given columns, numbers right-aligned except the
-// last (the share).
-func newTable(role bool, titles ...string) *textTable {
-	t := &textTable{cols: []column{{title: "IFACE"}, {title: "PORT", right: true}}, role: role}
+// newTable starts a port table: IFACE, DIR (only when egress is counted),
+// PORT, ROLE (only when source ports are counted), then the given columns,
+// numbers right-aligned except the last (the share).
+func newTable(role, dir bool, titles ...string) *textTable {
+	t := &textTable{cols: []column{{title: "IFACE"}}, role: role, dir: dir}
+	if dir {
+		t.cols = append(t.cols, column{title: "DIR"})
+	}
+	t.cols = append(t.cols, column{title: "PORT", right: true})
 	if role {
 		t.cols = append(t.cols, column{title: "ROLE"})
 	}
@@ -165,11 +203,26 @@ func newTable(role bool, titles ...string) *textTable {
 }
 
 func (t *textTable) add(k portKey, cells ...string) {
-	row := []string{k.iface, k.port}
+	row := []string{k.iface}
+	if t.dir {
+		row = append(row, dirAbbrev(k.dir))
+	}
+	row = append(row, k.port)
 	if t.role {
 		row = append(row, roleAbbrev(k.role))
 	}
 	t.rows = append(t.rows, append(row, cells...))
+}
+
+// dirAbbrev is a direction in a DIR column.
+func dirAbbrev(dir string) string {
+	switch dir {
+	case dirIngress:
+		return "in"
+	case dirEgress:
+		return "out"
+	}
+	return dir
 }
 
 func roleAbbrev(role string) string {

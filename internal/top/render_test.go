@@ -34,12 +34,12 @@ func twoReadings() *model {
 	m := newModel()
 	m.update(at(0,
 		portPoint("eth0", "destination", "9", 5, 300),
-		ifacePoint("eth0", "native", 5, 0)), time.Time{})
+		ifacePoint("eth0", "xdp_native", 5, 0)), time.Time{})
 	m.update(at(1,
 		portPoint("eth0", "destination", "9", 5, 300),
 		portPoint("eth0", "destination", "53", 30, 3000),
 		portPoint("eth0", "destination", "123", 10, 900),
-		ifacePoint("eth0", "native", 45, 2)), time.Time{})
+		ifacePoint("eth0", "xdp_native", 45, 2)), time.Time{})
 	return m
 }
 
@@ -49,7 +49,7 @@ func TestLiveLines(t *testing.T) {
 	got := liveLines(m, svc, liveOptions{now: m.last, interval: time.Second, rows: 20, status: []string{"12:00:01 E! oops"}})
 	want := []string{
 		"xdp_udp_ports top - 12:00:01 - up 1s - every 1s",
-		"interfaces: eth0 (native)",
+		"interfaces: eth0 (xdp_native)",
 		"udp 40 pkt/s 32.0 kbit/s | fragments 0 pkt/s | other 2.0 pkt/s | malformed 0 pkt/s",
 		"",
 		"IFACE  PORT  SERVICE  PKT/S  BIT/S  PACKETS  BYTES  SHARE",
@@ -92,7 +92,7 @@ func TestFinalLines(t *testing.T) {
 		portPoint("eth0", "destination", "9", 5, 300),
 		portPoint("eth0", "destination", "53", 123456, 12345678),
 		portPoint("eth0", "destination", "123", 10, 900),
-		ifacePoint("eth0", "native", 123471, 2)), time.Time{})
+		ifacePoint("eth0", "xdp_native", 123471, 2)), time.Time{})
 	got := finalLines(m, services{53: "domain", 123: "ntp"})
 	want := []string{
 		"xdp_udp_ports top - totals over 2.5s, 12:00:00 to 12:00:02",
@@ -102,8 +102,8 @@ func TestFinalLines(t *testing.T) {
 		"eth0    123  ntp           10       900    0.0%",
 		"eth0      9                 5       300    0.0%",
 		"",
-		"IFACE  MODE    PACKETS     BYTES     UDP  UDP_BYTES  FRAGMENTS  OTHER  MALFORMED",
-		"eth0   native   123473  12347300  123471   12347100          0      2          0",
+		"IFACE  DIR  HOOK        PACKETS     BYTES     UDP  UDP_BYTES  FRAGMENTS  OTHER  MALFORMED",
+		"eth0   in   xdp_native   123473  12347300  123471   12347100          0      2          0",
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
@@ -116,15 +116,88 @@ func TestFinalLines(t *testing.T) {
 func TestIfaceList(t *testing.T) {
 	var list []*ifaceSeries
 	for i := range 10 {
-		mode := "native"
+		hook := "xdp_native"
 		if i%3 == 0 {
-			mode = "generic"
+			hook = "tcx"
 		}
-		list = append(list, &ifaceSeries{name: fmt.Sprintf("eth%d", i), mode: mode})
+		list = append(list, &ifaceSeries{ifaceKey: ifaceKey{fmt.Sprintf("eth%d", i), dirIngress}, hook: hook, attached: true})
 	}
-	want := "eth0, eth3, eth6 (generic); eth1, eth2, eth4, eth5, eth7 (native) and 2 more"
-	if got := ifaceList(list, nil); got != want {
+	list[9].attached = false // not listed
+	want := "eth0, eth3, eth6 (tcx); eth1, eth2, eth4, eth5, eth7 (xdp_native) and 1 more"
+	if got := ifaceList(list, false, nil); got != want {
+		t.Errorf("got %q,\nwant %q", got, want)
+	}
+	// With egress: each interface's hooks per direction.
+	s := func(name, dir, hook string, attached bool) *ifaceSeries {
+		return &ifaceSeries{ifaceKey: ifaceKey{name, dir}, hook: hook, attached: attached}
+	}
+	list = []*ifaceSeries{
+		s("eth0", dirIngress, "xdp_native", true), s("eth0", dirEgress, "tcx", true),
+		s("veth0", dirIngress, "tcx", true), s("veth0", dirEgress, "tcx", true),
+		s("veth1", dirIngress, "tcx", true), s("veth1", dirEgress, "tcx", true),
+		s("veth2", dirIngress, "tcx", true), s("veth2", dirEgress, "tc", false),
+		s("veth3", dirIngress, "tcx", false), s("veth3", dirEgress, "tcx", false),
+	}
+	want = "eth0 (ingress xdp_native, egress tcx); veth0, veth1 (ingress tcx, egress tcx); veth2 (ingress tcx, egress not attached)"
+	if got := ifaceList(list, true, nil); got != want {
+		t.Errorf("got %q,\nwant %q", got, want)
+	}
+	if got, want := ifaceList(list[8:], true, []string{"veth3"}), "none attached (watching veth3)"; got != want {
 		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+// Egress counted: a DIR column in both port tables, a summary line per
+// direction, shares per direction and role, and the interface table's
+// rows per direction.
+func TestLinesWithEgress(t *testing.T) {
+	m := newModel()
+	m.update(at(0, ifacePoint("eth0", "tcx", 0, 0), dirIfacePoint("eth0", dirEgress, "tcx", 0, 0)), time.Time{})
+	m.update(at(1,
+		portPoint("eth0", "destination", "53", 0, 0),
+		dirPortPoint("eth0", dirEgress, "destination", "123", 0, 0),
+		ifacePoint("eth0", "tcx", 40, 0), dirIfacePoint("eth0", dirEgress, "tcx", 10, 0)), time.Time{})
+	m.update(at(2,
+		portPoint("eth0", "destination", "53", 30, 3000),
+		portPoint("eth0", "destination", "9", 0, 0),
+		dirPortPoint("eth0", dirEgress, "destination", "123", 10, 900),
+		ifacePoint("eth0", "tcx", 40, 0), dirIfacePoint("eth0", dirEgress, "tcx", 10, 0)), time.Time{})
+	m.update(at(3,
+		portPoint("eth0", "destination", "53", 30, 3000),
+		portPoint("eth0", "destination", "9", 10, 1000),
+		dirPortPoint("eth0", dirEgress, "destination", "123", 10, 900),
+		ifacePoint("eth0", "tcx", 50, 0), dirIfacePoint("eth0", dirEgress, "tcx", 15, 0)), time.Time{})
+	got := liveLines(m, services{53: "domain"}, liveOptions{now: m.last, interval: time.Second})
+	want := []string{
+		"xdp_udp_ports top - 12:00:03 - up 3s - every 1s",
+		"interfaces: eth0 (ingress tcx, egress tcx)",
+		"in:  udp 10 pkt/s 8.00 kbit/s | fragments 0 pkt/s | other 0 pkt/s | malformed 0 pkt/s",
+		"out: udp 5.0 pkt/s 4.00 kbit/s | fragments 0 pkt/s | other 0 pkt/s | malformed 0 pkt/s",
+		"",
+		"IFACE  DIR  PORT  SERVICE  PKT/S  BIT/S  PACKETS  BYTES  SHARE",
+		"eth0   in      9              10  8.00k       10   1000  [##########] 100%",
+		"eth0   in     53  domain       0      0       30   3000  [          ]   0%",
+		"eth0   out   123               0      0       10    900  [          ]   0%",
+		"3 of 3 ports, by packets/s",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	got = finalLines(m, services{53: "domain"})
+	want = []string{
+		"xdp_udp_ports top - totals over 3s, 12:00:00 to 12:00:03",
+		"",
+		"IFACE  DIR  PORT  SERVICE  PACKETS  BYTES   SHARE",
+		"eth0   in     53  domain        30   3000   75.0%",
+		"eth0   in      9                10   1000   25.0%",
+		"eth0   out   123                10    900  100.0%",
+		"",
+		"IFACE  DIR  HOOK  PACKETS  BYTES  UDP  UDP_BYTES  FRAGMENTS  OTHER  MALFORMED",
+		"eth0   in   tcx        50   5000   50       5000          0      0          0",
+		"eth0   out  tcx        15   1500   15       1500          0      0          0",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
 

@@ -19,11 +19,11 @@ import (
 
 const topUsage = `Usage: xdp_udp_ports top [-config FILE] [-i IFACE[,IFACE...]] [-n 20] [-interval 1s] [-duration D] [-debug]
 
-Attaches like the plugin (same options from the config file; -i replaces its
-interfaces) and shows, every interval, the UDP ports by packet rate. On a
-terminal it redraws in place; otherwise it prints one block per interval.
-On Ctrl-C, SIGTERM or when -duration ends it detaches and prints the totals
-of every port seen.
+Attaches like the plugin (same options from the config file, directions
+included; -i replaces its interfaces) and shows, every interval, the UDP
+ports by packet rate. On a terminal it redraws in place; otherwise it prints
+one block per interval. On Ctrl-C, SIGTERM or when -duration ends it detaches
+and prints the totals of every port seen.
 
 `
 

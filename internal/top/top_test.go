@@ -19,7 +19,8 @@ func writeConfig(t *testing.T, body string) string {
 }
 
 func TestTopPlugin(t *testing.T) {
-	cfg := writeConfig(t, "[[inputs.xdp_udp_ports]]\n  interfaces = [\"eth0\"]\n  ports = [\"53\"]\n  pin_path = \"/sys/fs/bpf/xdp\"\n")
+	cfg := writeConfig(t, "[[inputs.xdp_udp_ports]]\n  interfaces = [\"eth0\"]\n  ports = [\"53\"]\n  pin_path = \"/sys/fs/bpf/xdp\"\n"+
+		"  directions = [\"ingress\", \"egress\"]\n")
 	for _, c := range []struct {
 		name, config, ifaces string
 		want                 []string
@@ -50,8 +51,9 @@ func TestTopPlugin(t *testing.T) {
 			if p.PinPath != "" {
 				t.Errorf("pin_path %q kept", p.PinPath)
 			}
-			if c.config == cfg && (!slices.Equal(p.Ports, []string{"53"}) || !strings.Contains(log.String(), `I! pin_path "/sys/fs/bpf/xdp" is not used by top`)) {
-				t.Errorf("ports %q, log %q", p.Ports, log.String())
+			if c.config == cfg && (!slices.Equal(p.Ports, []string{"53"}) || !slices.Equal(p.Directions, []string{"ingress", "egress"}) ||
+				!strings.Contains(log.String(), `I! pin_path "/sys/fs/bpf/xdp" is not used by top`)) {
+				t.Errorf("ports %q, directions %q, log %q", p.Ports, p.Directions, log.String())
 			}
 		})
 	}
