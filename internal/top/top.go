@@ -21,9 +21,10 @@ const topUsage = `Usage: xdp_udp_ports top [-config FILE] [-i IFACE[,IFACE...]] 
 
 Attaches like the plugin (same options from the config file, directions
 included; -i replaces its interfaces) and shows, every interval, the UDP
-ports by packet rate. On a terminal it redraws in place; otherwise it prints
-one block per interval. On Ctrl-C, SIGTERM or when -duration ends it detaches
-and prints the totals of every port seen.
+ports by packet rate: every port (max_ports does not apply; -n bounds the
+table). On a terminal it redraws in place; otherwise it prints one block per
+interval. On Ctrl-C, SIGTERM or when -duration ends it detaches and prints
+the totals of every port seen.
 
 `
 
@@ -112,7 +113,9 @@ func Run(args []string) int {
 // interfaces replaced by -i when given. pin_path is not used: top attaches
 // programs of its own and detaches them when it ends; adopting the pins of
 // a running Telegraf could replace them (their counts restarting from
-// zero) and would leave them attached.
+// zero) and would leave them attached. max_ports is not either: it bounds
+// the series Telegraf stores, while top shows every port the kernel counts
+// (-n bounds its table).
 func topPlugin(configFile, ifaces string, msgs *messages) (*plugin.XDPUDPPorts, error) {
 	p := plugin.New()
 	if configFile != "" {
@@ -137,6 +140,7 @@ func topPlugin(configFile, ifaces string, msgs *messages) (*plugin.XDPUDPPorts, 
 		msgs.add(telegraf.Info, fmt.Sprintf("pin_path %q is not used by top: it attaches programs of its own and detaches them when it ends", p.PinPath))
 		p.PinPath = ""
 	}
+	p.MaxPorts = 0
 	return p, nil
 }
 

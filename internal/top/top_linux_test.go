@@ -300,9 +300,10 @@ func (pt *pipedTop) clean(t *testing.T) (string, []string) {
 }
 
 // bothWays is the config of the tests counting both directions, at the
-// default hook: tcx on a veth.
+// default hook: tcx on a veth. Its max_ports would fold all ports but one
+// per direction into port="other" in Telegraf; top shows each.
 func bothWays(t *testing.T, p *testnet.Pair) string {
-	return pluginConfig(t, p.ReceiverIf, `directions = ["ingress", "egress"]`)
+	return pluginConfig(t, p.ReceiverIf, `directions = ["ingress", "egress"]`, "max_ports = 1")
 }
 
 // backTraffic is sent from the receiver: egress where top runs. 5353 is

@@ -20,7 +20,7 @@ func writeConfig(t *testing.T, body string) string {
 
 func TestTopPlugin(t *testing.T) {
 	cfg := writeConfig(t, "[[inputs.xdp_udp_ports]]\n  interfaces = [\"eth0\"]\n  ports = [\"53\"]\n  pin_path = \"/sys/fs/bpf/xdp\"\n"+
-		"  directions = [\"ingress\", \"egress\"]\n")
+		"  directions = [\"ingress\", \"egress\"]\n  max_ports = 5\n")
 	for _, c := range []struct {
 		name, config, ifaces string
 		want                 []string
@@ -50,6 +50,10 @@ func TestTopPlugin(t *testing.T) {
 			}
 			if p.PinPath != "" {
 				t.Errorf("pin_path %q kept", p.PinPath)
+			}
+			// top shows every port: no series limit.
+			if p.MaxPorts != 0 {
+				t.Errorf("max_ports %d, want 0", p.MaxPorts)
 			}
 			if c.config == cfg && (!slices.Equal(p.Ports, []string{"53"}) || !slices.Equal(p.Directions, []string{"ingress", "egress"}) ||
 				!strings.Contains(log.String(), `I! pin_path "/sys/fs/bpf/xdp" is not used by top`)) {
