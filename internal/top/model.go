@@ -125,13 +125,42 @@ func newModel() *model {
 	return &model{ports: map[portKey]*portSeries{}, ifaces: map[ifaceKey]*ifaceSeries{}}
 }
 
+// countStarts returns how many series of a Gather's metrics start there:
+// they read 0 packets and are new to the model, or read more before. The
+// plugin emits a series that starts counting (a port's first packets, an
+// interface attached, counters re-created) first with 0 packets and with
+// its value from the next Gather on: in such a Gather, those first packets
+// are not there yet.
+func (m *model) countStarts(points []point) int {
+	n := 0
+	for _, p := range points {
+		var c *counter
+		switch p.name {
+		case measurementPorts:
+			if s := m.ports[portKey{p.tags["interface"], tagDir(p), p.tags["port_role"], p.tags["port"]}]; s != nil {
+				c = &s.packets
+			}
+		case measurementInterface:
+			if s := m.ifaces[ifaceKey{p.tags["interface"], tagDir(p)}]; s != nil {
+				c = &s.f[fPackets]
+			}
+		default:
+			continue
+		}
+		if uint64Field(p.fields["packets"]) == 0 && (c == nil || c.raw != 0) {
+			n++
+		}
+	}
+	return n
+}
+
 // update takes the metrics of one Gather, read at now (the metrics' own
 // timestamp wins when they have one). The first reading is the baseline:
 // its counts are totals, its rates zero. A series first seen later started
 // from zero at the reading before: its packets count as new (also when it
-// comes first with the plugin's leading 0: then at the next reading). A
-// series missing from a reading (its interface is gone for now) keeps its
-// totals and has rate 0.
+// comes first with the plugin's leading 0, see countStarts: then at the
+// next reading). A series missing from a reading (its interface is gone
+// for now) keeps its totals and has rate 0.
 func (m *model) update(points []point, now time.Time) {
 	if len(points) > 0 && !points[0].time.IsZero() {
 		now = points[0].time

@@ -149,6 +149,50 @@ func TestModelAttached(t *testing.T) {
 	}
 }
 
+// The plugin emits a series that starts counting first with 0, then with
+// its value: countStarts finds those (so that top gathers again), and a
+// model that takes the 0 counts the packets at the next reading.
+func TestModelLeadingZero(t *testing.T) {
+	m := newModel()
+	// update after countStarts, which must not change the model.
+	read := func(wantStarts int, pts ...point) {
+		t.Helper()
+		if n := m.countStarts(pts); n != wantStarts {
+			t.Errorf("reading %d: %d starts, want %d", m.gen+1, n, wantStarts)
+		}
+		m.update(pts, time.Time{})
+	}
+	read(1, at(0, ifacePoint("eth0", "tcx", 0, 0))...) // baseline: the summary starts
+	read(0, at(1, ifacePoint("eth0", "tcx", 0, 0))...) // idle, seen before
+	// 7 packets to 53 before this reading: the port's first, with 0.
+	read(1, at(2, portPoint("eth0", "destination", "53", 0, 0), ifacePoint("eth0", "tcx", 7, 0))...)
+	s := m.ports[portKey{"eth0", dirIngress, "destination", "53"}]
+	if s.packets.total != 0 || s.packets.rate != 0 {
+		t.Errorf("leading zero: total %d, rate %v; want 0, 0", s.packets.total, s.packets.rate)
+	}
+	read(0, at(2.5, portPoint("eth0", "destination", "53", 7, 700), ifacePoint("eth0", "tcx", 7, 0))...)
+	if s.packets.total != 7 || s.bytes.total != 700 || s.packets.rate != 14 {
+		t.Errorf("its value: total %d pkt %d B, rate %v; want 7, 700, 14", s.packets.total, s.bytes.total, s.packets.rate)
+	}
+	// A new port read with its value straight away (the Gather after the
+	// leading 0): all new, its rate since the reading before.
+	read(0, at(3, portPoint("eth0", "destination", "53", 7, 700), portPoint("eth0", "destination", "123", 5, 500), ifacePoint("eth0", "tcx", 12, 0))...)
+	s123 := m.ports[portKey{"eth0", dirIngress, "destination", "123"}]
+	if s123.packets.total != 5 || s123.packets.rate != 10 {
+		t.Errorf("123: total %d, rate %v; want 5, 10", s123.packets.total, s123.packets.rate)
+	}
+	// The counters start again (the plugin freed and re-created them): 0,
+	// then all new.
+	read(2, at(4, portPoint("eth0", "destination", "53", 0, 0), ifacePoint("eth0", "tcx", 0, 0))...)
+	if s.packets.total != 7 {
+		t.Errorf("restart: total %d, want 7", s.packets.total)
+	}
+	read(0, at(5, portPoint("eth0", "destination", "53", 3, 300), ifacePoint("eth0", "tcx", 3, 0))...)
+	if udp := m.ifaces[ifaceKey{"eth0", dirIngress}].f[fUDPPackets].total; s.packets.total != 10 || udp != 15 {
+		t.Errorf("after restart: port total %d, udp total %d; want 10, 15", s.packets.total, udp)
+	}
+}
+
 // Ingress and egress of one interface and port are series of their own,
 // and so are their summaries; shares are per direction and role.
 func TestModelDirections(t *testing.T) {

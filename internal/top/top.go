@@ -85,6 +85,7 @@ func Run(args []string) int {
 	}
 	t := &top{
 		plugin:   p,
+		watching: p.Interfaces,
 		acc:      &collector{msgs: msgs},
 		msgs:     msgs,
 		model:    newModel(),
@@ -144,9 +145,16 @@ func topPlugin(configFile, ifaces string, msgs *messages) (*plugin.XDPUDPPorts, 
 	return p, nil
 }
 
+// gatherer is the started plugin, as top uses it.
+type gatherer interface {
+	Gather(telegraf.Accumulator) error
+	Stop()
+}
+
 // top is one run of the view, from Start to the final table.
 type top struct {
-	plugin   *plugin.XDPUDPPorts
+	plugin   gatherer
+	watching []string // the interfaces option
 	acc      *collector
 	msgs     *messages
 	model    *model
@@ -169,7 +177,7 @@ func (t *top) run(stop <-chan os.Signal, end <-chan time.Time) int {
 	if t.live {
 		t.msgs.holdWhileLive()
 	}
-	t.read()
+	t.read(liveGathers)
 	if t.live {
 		t.draw()
 	}
@@ -179,7 +187,7 @@ loop:
 	for {
 		select {
 		case <-ticker.C:
-			t.read()
+			t.read(liveGathers)
 			t.draw()
 		case <-stop:
 			break loop
@@ -187,7 +195,7 @@ loop:
 			break loop
 		}
 	}
-	t.read()
+	t.read(finalGathers)
 	t.screen.close()
 	t.msgs.release()
 	t.plugin.Stop()
@@ -197,7 +205,7 @@ loop:
 	}
 	fmt.Fprint(t.out, b.String())
 	if !t.model.everAttached {
-		t.msgs.add(telegraf.Error, "no interface was attached (watching "+strings.Join(t.plugin.Interfaces, ", ")+")")
+		t.msgs.add(telegraf.Error, "no interface was attached (watching "+strings.Join(t.watching, ", ")+")")
 		return 1
 	}
 	return 0
@@ -217,16 +225,34 @@ func (t *top) draw() {
 		interval: t.interval,
 		rows:     t.rows,
 		height:   t.screen.height(),
-		watching: t.plugin.Interfaces,
+		watching: t.watching,
 		status:   status,
 	}))
 }
 
-// read gathers once into the model; a Gather error goes to the messages.
-func (t *top) read() {
+// Gathers of one reading at most: live, and the last one, for the totals.
+const (
+	liveGathers  = 2
+	finalGathers = 3
+)
+
+// read takes one reading into the model; a Gather error goes to the
+// messages. The plugin emits a series that starts counting (a port's first
+// packets, an interface attached) first with 0 and with its value from the
+// next Gather on (see model.countStarts). When a Gather has such series,
+// read gathers again at once, up to gathers times in all, and takes the
+// last: a new port shows its first packets and their rate in the same
+// reading as the interface summary, and the totals have the first packets
+// of a port that began just before the end. Only a series that started in
+// the milliseconds since the Gather before is 0 in the next one.
+func (t *top) read(gathers int) {
 	now := time.Now()
-	if err := t.plugin.Gather(t.acc); err != nil {
-		t.acc.AddError(err)
+	var points []point
+	for i := 0; i < gathers && (i == 0 || t.model.countStarts(points) > 0); i++ {
+		if err := t.plugin.Gather(t.acc); err != nil {
+			t.acc.AddError(err)
+		}
+		points = t.acc.drain()
 	}
-	t.model.update(t.acc.drain(), now)
+	t.model.update(points, now)
 }

@@ -370,6 +370,97 @@ func TestTopBothDirections(t *testing.T) {
 	checkFinal(t, out, p, rows, map[string]string{"in": "tcx", "out": "tcx"})
 }
 
+// Traffic both ways after the first reading and just before the end, with
+// no reading between: every port's first packets come as the plugin's
+// leading zero in the last Gather, and top gathers again, so the totals
+// are exact. On a terminal, where the first frame says the first reading
+// is done.
+func TestTopTotalsOfLastMoment(t *testing.T) {
+	t.Parallel()
+	p := testnet.NewPair(t, testnet.Options{})
+	tm := newTmux(t)
+	cmd := testnet.Command(p.Receiver, binPath, "top", "-config", bothWays(t, p), "-interval", "1h", "-services", servicesFile(t))
+	tm.run("new-session", "-d", "-s", "top", "-x", "100", "-y", "30")
+	tm.run("set-option", "-t", "top", "remain-on-exit", "on")
+	tm.respawn("top", append([]string{cmd.Path}, cmd.Args[1:]...)...)
+	attached := "interfaces: " + p.ReceiverIf + " (ingress tcx, egress tcx)"
+	tm.waitScreen(5*time.Second, "first frame", func(s string) bool { return strings.Contains(s, attached) })
+
+	before := udpNoPorts(t, p.Receiver)
+	p.MustSend(t, topTraffic(p)...)
+	p.MustSendBack(t, backTraffic(p)...) // counted at egress before send returns
+	// Ingress is counted in the receiver's softirq, before UDP finds no
+	// socket for the datagram.
+	sent := 0
+	for _, d := range topTraffic(p) {
+		sent += d.Count
+	}
+	for deadline := time.Now().Add(5 * time.Second); udpNoPorts(t, p.Receiver)-before < uint64(sent); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the receiver's UDP NoPorts grew by %d in 5s, want %d", udpNoPorts(t, p.Receiver)-before, sent)
+		}
+	}
+
+	tm.run("send-keys", "-t", "top", "C-c")
+	if status := tm.exitStatus(10 * time.Second); status != "0" {
+		t.Errorf("exit status %q, want 0", status)
+	}
+	screen := tm.run("capture-pane", "-p", "-t", "top", "-S", "-")
+	t.Logf("after Ctrl-C:\n%s", screen)
+	testnet.RequireNoneOurs(t, p.Receiver, p.ReceiverIf)
+	checkFinal(t, screen, p, bothWaysRows(p), map[string]string{"in": "tcx", "out": "tcx"})
+}
+
+// udpNoPorts is how many UDP datagrams (IPv4 and IPv6) namespace ns
+// received for a port without a socket.
+func udpNoPorts(t *testing.T, ns string) uint64 {
+	t.Helper()
+	var n uint64
+	err := testnet.Do(ns, func() error {
+		// thread-self: this thread is in ns, the process is not.
+		snmp, err := os.ReadFile("/proc/thread-self/net/snmp")
+		if err != nil {
+			return err
+		}
+		var names []string
+		for _, l := range strings.Split(string(snmp), "\n") {
+			f := strings.Fields(l)
+			if len(f) == 0 || f[0] != "Udp:" {
+				continue
+			}
+			if names == nil {
+				names = f
+				continue
+			}
+			if i := slices.Index(names, "NoPorts"); i > 0 && i < len(f) {
+				v, err := strconv.ParseUint(f[i], 10, 64)
+				if err != nil {
+					return err
+				}
+				n += v
+			}
+		}
+		snmp6, err := os.ReadFile("/proc/thread-self/net/snmp6")
+		if err != nil {
+			return err
+		}
+		for _, l := range strings.Split(string(snmp6), "\n") {
+			if f := strings.Fields(l); len(f) == 2 && f[0] == "Udp6NoPorts" {
+				v, err := strconv.ParseUint(f[1], 10, 64)
+				if err != nil {
+					return err
+				}
+				n += v
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
 // tmux runs a private tmux server (its own socket, no config file). At
 // cleanup the server is killed, which hangs up what runs in it, and the
 // test waits for those processes to be gone before the namespaces go.
