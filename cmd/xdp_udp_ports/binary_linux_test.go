@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -242,48 +243,48 @@ func TestBinaryStopsOnSignal(t *testing.T) {
 // bpf_link semantics: the kernel detaches when the process dies, even by
 // SIGKILL.
 func TestBinaryKilledLeavesNothing(t *testing.T) {
-	p := testnet.NewPair(t, testnet.Options{})
-	pr := startBinary(t, p.Receiver, pluginConfig(t, p.ReceiverIf), "-poll_interval", "100ms")
-	pr.waitFor(t, 5*time.Second, func(m telegraf.Metric) bool { return m.Name() == "xdp_udp_ports_interface" })
-	if id, _ := testnet.XDPProgID(p.Receiver, p.ReceiverIf); id == 0 {
-		t.Fatal("not attached")
-	}
-	if err := pr.cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	pr.exit(t, 2*time.Second)
-	deadline := time.Now().Add(2 * time.Second)
-	for {
-		id, err := testnet.XDPProgID(p.Receiver, p.ReceiverIf)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if id == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("XDP program %d still attached 2s after SIGKILL", id)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func TestBinaryBadConfig(t *testing.T) {
-	cfg := writeConfig(t, "[[inputs.xdp_udp_ports]]\n  interfaces = [\"lo\"]\n  portz = [\"53\"]\n")
-	out, err := exec.Command(binPath, "-config", cfg).CombinedOutput()
-	if testnet.ExitCode(err) != 1 || !strings.Contains(string(out), "portz") {
-		t.Errorf("exit %v, output %q: want exit 1 naming portz", err, out)
+	for _, tc := range []struct{ name, config string }{
+		{"xdp", `xdp_mode = "native"`},
+		{"tcx both directions", `directions = ["ingress", "egress"]`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := testnet.NewPair(t, testnet.Options{})
+			cfg := writeConfig(t, fmt.Sprintf("[[inputs.xdp_udp_ports]]\n  interfaces = [%q]\n  %s\n", p.ReceiverIf, tc.config))
+			pr := startBinary(t, p.Receiver, cfg, "-poll_interval", "100ms")
+			pr.waitFor(t, 5*time.Second, func(m telegraf.Metric) bool { return m.Name() == "xdp_udp_ports_interface" })
+			if ours := testnet.OurPrograms(t, p.Receiver, p.ReceiverIf); len(ours) == 0 {
+				t.Fatal("not attached")
+			}
+			if err := pr.cmd.Process.Kill(); err != nil {
+				t.Fatal(err)
+			}
+			pr.exit(t, 2*time.Second)
+			deadline := time.Now().Add(2 * time.Second)
+			for len(testnet.OurPrograms(t, p.Receiver, p.ReceiverIf)) > 0 {
+				if time.Now().After(deadline) {
+					t.Fatalf("still attached 2s after SIGKILL: %v", testnet.OurPrograms(t, p.Receiver, p.ReceiverIf))
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		})
 	}
 }
 
-// With pin_path the program (at TC on a veth) outlives the process; unpin
-// detaches it and removes every pin.
 func TestBinaryPinThenUnpin(t *testing.T) {
 	p := testnet.NewPair(t, testnet.Options{})
 	pins := filepath.Join(testnet.MountBPFFS(t), "pins")
 	cfg := writeConfig(t, fmt.Sprintf("[[inputs.xdp_udp_ports]]\n  interfaces = [%q]\n  pin_path = %q\n", p.ReceiverIf, pins))
 	pr := startBinary(t, p.Receiver, cfg, "-poll_interval", "100ms")
 	pr.waitFor(t, 5*time.Second, func(m telegraf.Metric) bool { return m.Name() == "xdp_udp_ports_interface" })
+	// While it runs, unpin refuses and removes nothing.
+	out, err := exec.Command(binPath, "unpin", "-config", cfg).CombinedOutput()
+	if testnet.ExitCode(err) != 1 || !strings.HasPrefix(string(out), "E! ") ||
+		!strings.Contains(string(out), pins+" is in use by another running xdp_udp_ports instance (pid "+strconv.Itoa(pr.cmd.Process.Pid)+")") {
+		t.Errorf("unpin while the owner runs: %v: %s; want exit 1 naming %s and pid %d", err, out, pins, pr.cmd.Process.Pid)
+	}
+	if ours := testnet.OurPrograms(t, p.Receiver, p.ReceiverIf); len(ours) != 1 {
+		t.Fatalf("after the refused unpin our programs are %v, want the running one", ours)
+	}
 	if err := pr.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -294,7 +295,7 @@ func TestBinaryPinThenUnpin(t *testing.T) {
 	if ours := testnet.OurPrograms(t, p.Receiver, p.ReceiverIf); len(ours) != 1 || ours[0].Hook != "tcx/ingress" {
 		t.Fatalf("after exit our programs are %v, want the pinned one at tcx/ingress", ours)
 	}
-	out, err := exec.Command(binPath, "unpin", "-config", cfg).CombinedOutput()
+	out, err = exec.Command(binPath, "unpin", "-config", cfg).CombinedOutput()
 	if err != nil {
 		t.Fatalf("unpin: %v: %s", err, out)
 	}
