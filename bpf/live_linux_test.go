@@ -11,6 +11,12 @@ import (
 // (tg.Ifindex is filled in).
 func attachIn(t *testing.T, p *testnet.Pair, cfg bpf.Config, tg bpf.Target) (*bpf.Counters, *bpf.Attachment) {
 	t.Helper()
+	return attachAt(t, p.Receiver, p.ReceiverIf, cfg, tg)
+}
+
+// attachAt loads cfg and attaches it at tg to dev in namespace ns.
+func attachAt(t *testing.T, ns, dev string, cfg bpf.Config, tg bpf.Target) (*bpf.Counters, *bpf.Attachment) {
+	t.Helper()
 	l, err := bpf.NewLoader()
 	if err != nil {
 		t.Fatal(err)
@@ -21,8 +27,10 @@ func attachIn(t *testing.T, p *testnet.Pair, cfg bpf.Config, tg bpf.Target) (*bp
 	}
 	t.Cleanup(func() { c.Close() })
 	var a *bpf.Attachment
-	err = p.InReceiver(func() (err error) {
-		tg.Ifindex = p.ReceiverIndex
+	err = testnet.Do(ns, func() (err error) {
+		if tg.Ifindex, err = testnet.LinkIndex(ns, dev); err != nil {
+			return err
+		}
 		a, err = c.Attach(tg)
 		return err
 	})

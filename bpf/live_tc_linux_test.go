@@ -78,31 +78,10 @@ func settledTally(c *bpf.Counters) tally {
 	return tallyOf(&s)
 }
 
-// attachSender loads cfg and attaches it at t to the sender's veth end.
+// attachSender loads cfg and attaches it at tg to the sender's veth end.
 func attachSender(t *testing.T, p *testnet.Pair, cfg bpf.Config, tg bpf.Target) (*bpf.Counters, *bpf.Attachment) {
 	t.Helper()
-	l, err := bpf.NewLoader()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := l.Load(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	var a *bpf.Attachment
-	err = p.InSender(func() (err error) {
-		if tg.Ifindex, err = testnet.LinkIndex(p.Sender, p.SenderIf); err != nil {
-			return err
-		}
-		a, err = c.Attach(tg)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { a.Close() })
-	return c, a
+	return attachAt(t, p.Sender, p.SenderIf, cfg, tg)
 }
 
 // vlanPushTCX attaches, ahead of prog at egress of the sender's veth, a

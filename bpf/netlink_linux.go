@@ -53,11 +53,8 @@ var netlinkModeFlags = map[Mode]int{
 // netlinkXDP is a program attached through netlink. Its ownership lock
 // (owner_linux.go) tells a later instance that it belongs to a live process.
 type netlinkXDP struct {
+	held
 	ifindex int
-	prog    ebpf.ProgramID
-	program *ebpf.Program // owned by the Counters; nil when adopted
-	pinned  string        // the program's pin, if pinned: then release leaves it attached
-	lock    *ownerLock
 }
 
 // attachNetlink attaches prog to ifindex through netlink, never over
@@ -65,35 +62,24 @@ type netlinkXDP struct {
 // program of ours that is attached there while nobody holds the lock was
 // left by an instance that died: it is replaced, and its id returned.
 func attachNetlink(prog *ebpf.Program, ifindex int, mode Mode) (*netlinkXDP, ebpf.ProgramID, error) {
-	l, err := netlink.LinkByIndex(ifindex)
-	if err != nil {
-		return nil, 0, err
-	}
-	info, err := prog.Info()
-	if err != nil {
-		return nil, 0, err
-	}
-	id, _ := info.ID()
-	lock, err := lockOwner(ifindex, "xdp", fmt.Sprintf("the XDP program on %s", l.Attrs().Name))
+	l, h, err := hold(prog, ifindex, "xdp", "the XDP program on %s")
 	if err != nil {
 		return nil, 0, err
 	}
 	var replaced ebpf.ProgramID
 	if x := l.Attrs().Xdp; x != nil && x.Attached && OwnProgramName(programName(ebpf.ProgramID(x.ProgId))) {
 		if err := detachNetlink(ifindex, ebpf.ProgramID(x.ProgId)); err != nil {
-			lock.release()
+			h.lock.release()
 			return nil, 0, fmt.Errorf("replacing program id %d left attached by an instance that died: %w", x.ProgId, err)
 		}
 		replaced = ebpf.ProgramID(x.ProgId)
 	}
 	if err := netlink.LinkSetXdpFdWithFlags(l, prog.FD(), unix.XDP_FLAGS_UPDATE_IF_NOEXIST|netlinkModeFlags[mode]); err != nil {
-		lock.release()
+		h.lock.release()
 		return nil, 0, fmt.Errorf("netlink XDP attach: %w", err)
 	}
-	return &netlinkXDP{ifindex: ifindex, prog: id, program: prog, lock: lock}, replaced, nil
+	return &netlinkXDP{held: h, ifindex: ifindex}, replaced, nil
 }
-
-func (n *netlinkXDP) programID() ebpf.ProgramID { return n.prog }
 
 // check compares the interface's XDP program with ours.
 func (n *netlinkXDP) check(a *Attachment) error {
@@ -103,37 +89,9 @@ func (n *netlinkXDP) check(a *Attachment) error {
 	return &DetachedError{Hook: a.Hook, Dir: a.Dir, Prog: n.prog, Now: occupants(a)}
 }
 
-func (n *netlinkXDP) pin(dir string) error {
-	if n.program == nil {
-		return nil // adopted: pinned already
-	}
-	path := pinPath(dir, pinProg)
-	if err := n.program.Pin(path); err != nil {
-		return fmt.Errorf("pinning the XDP program: %w", err)
-	}
-	n.pinned = path
-	return nil
-}
-
-func (n *netlinkXDP) release() error {
-	defer n.lock.release()
-	if n.pinned != "" {
-		return nil
-	}
-	return detachNetlink(n.ifindex, n.prog)
-}
-
-// detach removes the pin and the program if it is still the one attached.
-func (n *netlinkXDP) detach() error {
-	defer n.lock.release()
-	if n.pinned != "" {
-		if err := os.Remove(n.pinned); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return err
-		}
-		n.pinned = ""
-	}
-	return detachNetlink(n.ifindex, n.prog)
-}
+func (n *netlinkXDP) remove() error  { return detachNetlink(n.ifindex, n.prog) }
+func (n *netlinkXDP) release() error { return n.held.release(n.remove) }
+func (n *netlinkXDP) detach() error  { return n.held.detach(n.remove) }
 
 // xdpProgram returns the id of the XDP program attached to ifindex, 0 if
 // none (or the interface is gone).

@@ -3,7 +3,10 @@ package bpf
 import (
 	"errors"
 	"fmt"
+	"os"
 
+	"github.com/cilium/ebpf"
+	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -100,4 +103,69 @@ func (o *ownerLock) release() {
 		unix.Close(o.fd)
 		o.fd = -1
 	}
+}
+
+// held is what the attachments that outlive their process - netlink XDP,
+// clsact filters - have in common: the program, its ownership lock, and
+// the pin that keeps it attached past the process on purpose.
+type held struct {
+	prog    ebpf.ProgramID
+	program *ebpf.Program // owned by the Counters; nil when adopted
+	pinned  string        // the program's pin, if pinned: then release leaves it attached
+	lock    *ownerLock
+}
+
+// hold looks ifindex up, reads prog's id and takes the ownership lock of
+// the attachment there at hook; what names it in errors.
+func hold(prog *ebpf.Program, ifindex int, hook, what string) (netlink.Link, held, error) {
+	l, err := netlink.LinkByIndex(ifindex)
+	if err != nil {
+		return nil, held{}, err
+	}
+	info, err := prog.Info()
+	if err != nil {
+		return nil, held{}, err
+	}
+	id, _ := info.ID()
+	lock, err := lockOwner(ifindex, hook, fmt.Sprintf(what, l.Attrs().Name))
+	if err != nil {
+		return nil, held{}, err
+	}
+	return l, held{prog: id, program: prog, lock: lock}, nil
+}
+
+func (h *held) programID() ebpf.ProgramID { return h.prog }
+
+// pin pins the program in dir (an adopted one is pinned already).
+func (h *held) pin(dir string) error {
+	if h.program == nil {
+		return nil
+	}
+	path := pinPath(dir, pinProg)
+	if err := h.program.Pin(path); err != nil {
+		return fmt.Errorf("pinning the program: %w", err)
+	}
+	h.pinned = path
+	return nil
+}
+
+// release lets go of the lock; remove detaches unless the program is pinned.
+func (h *held) release(remove func() error) error {
+	defer h.lock.release()
+	if h.pinned != "" {
+		return nil
+	}
+	return remove()
+}
+
+// detach removes the pin and detaches with remove.
+func (h *held) detach(remove func() error) error {
+	defer h.lock.release()
+	if h.pinned != "" {
+		if err := os.Remove(h.pinned); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		h.pinned = ""
+	}
+	return remove()
 }

@@ -172,7 +172,7 @@ func (l *Loader) loadPinnedAttachment(dir string, ifindex int, d Direction) (*At
 			if err != nil {
 				return nil, err
 			}
-			a.impl = &netlinkXDP{ifindex: ifindex, prog: id, pinned: path, lock: lock}
+			a.impl = &netlinkXDP{held: held{prog: id, pinned: path, lock: lock}, ifindex: ifindex}
 		}
 	}
 	a.Variant = Plain

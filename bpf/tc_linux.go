@@ -165,32 +165,22 @@ const maxFilterPriority = 0xffff
 // priority of dir of ifindex, after taking the filter's ownership lock
 // and removing filters of ours that a dead instance left there.
 func (q *qdiscs) attachFilter(prog *ebpf.Program, ifindex int, dir Direction) (*tcFilter, ebpf.ProgramID, error) {
-	l, err := netlink.LinkByIndex(ifindex)
-	if err != nil {
-		return nil, 0, err
-	}
-	info, err := prog.Info()
-	if err != nil {
-		return nil, 0, err
-	}
-	id, _ := info.ID()
-	lock, err := lockOwner(ifindex, "tc-"+dir.String(), fmt.Sprintf("the tc %s filter on %s", dir, l.Attrs().Name))
+	l, h, err := hold(prog, ifindex, "tc-"+dir.String(), "the tc "+dir.String()+" filter on %s")
 	if err != nil {
 		return nil, 0, err
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	f, replaced, err := q.addFilter(l, prog, id, dir)
+	f, replaced, err := q.addFilter(l, h, dir)
 	if err != nil {
-		lock.release()
+		h.lock.release()
 		return nil, 0, err
 	}
-	f.lock = lock
 	return f, replaced, nil
 }
 
 // addFilter does attachFilter's work with q.mu held.
-func (q *qdiscs) addFilter(l netlink.Link, prog *ebpf.Program, id ebpf.ProgramID, dir Direction) (*tcFilter, ebpf.ProgramID, error) {
+func (q *qdiscs) addFilter(l netlink.Link, h held, dir Direction) (*tcFilter, ebpf.ProgramID, error) {
 	ifindex := l.Attrs().Index
 	if err := q.ensureClsact(l, dir); err != nil {
 		return nil, 0, err
@@ -216,8 +206,8 @@ func (q *qdiscs) addFilter(l netlink.Link, prog *ebpf.Program, id ebpf.ProgramID
 		if used[prio] {
 			continue
 		}
-		f := &tcFilter{ifindex: ifindex, dir: dir, prio: prio, prog: id, q: q, program: prog}
-		err := netlink.FilterAdd(f.filter(prog.FD()))
+		f := &tcFilter{held: h, ifindex: ifindex, dir: dir, prio: prio, q: q}
+		err := netlink.FilterAdd(f.filter(h.program.FD()))
 		if errors.Is(err, unix.EEXIST) {
 			continue // taken meanwhile, or by a non-BPF filter (not listed as such)
 		}
@@ -255,14 +245,11 @@ func (q *qdiscs) dropIfUnused(ifindex int) {
 
 // tcFilter is a program attached as a legacy clsact filter.
 type tcFilter struct {
+	held
 	ifindex int
 	dir     Direction
 	prio    uint16
-	prog    ebpf.ProgramID
 	q       *qdiscs
-	lock    *ownerLock
-	pinned  string        // the program's pin, if pinned: then release leaves it attached
-	program *ebpf.Program // owned by the Counters; nil when adopted
 }
 
 // filterHandle is our filter's handle within its priority.
@@ -277,8 +264,6 @@ func (f *tcFilter) filter(fd int) *netlink.BpfFilter {
 		Fd: fd, Name: FilterName, DirectAction: true,
 	}
 }
-
-func (f *tcFilter) programID() ebpf.ProgramID { return f.prog }
 
 // present reports whether our filter is still at its priority.
 func (f *tcFilter) present() bool {
@@ -298,36 +283,8 @@ func (f *tcFilter) check(a *Attachment) error {
 	return &DetachedError{Hook: a.Hook, Dir: a.Dir, Prog: f.prog, Now: occupants(a)}
 }
 
-func (f *tcFilter) pin(dir string) error {
-	if f.program == nil {
-		return nil // adopted: pinned already
-	}
-	path := pinPath(dir, pinProg)
-	if err := f.program.Pin(path); err != nil {
-		return fmt.Errorf("pinning the tc program: %w", err)
-	}
-	f.pinned = path
-	return nil
-}
-
-func (f *tcFilter) release() error {
-	defer f.lock.release()
-	if f.pinned != "" {
-		return nil
-	}
-	return f.remove()
-}
-
-func (f *tcFilter) detach() error {
-	defer f.lock.release()
-	if f.pinned != "" {
-		if err := os.Remove(f.pinned); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return err
-		}
-		f.pinned = ""
-	}
-	return f.remove()
-}
+func (f *tcFilter) release() error { return f.held.release(f.remove) }
+func (f *tcFilter) detach() error  { return f.held.detach(f.remove) }
 
 // remove deletes our filter if it is still there, then the qdisc if we
 // created it and it is unused.
@@ -360,7 +317,7 @@ func (q *qdiscs) adoptFilter(id ebpf.ProgramID, ifindex int, dir Direction) (*tc
 		if err != nil {
 			return nil, err
 		}
-		return &tcFilter{ifindex: ifindex, dir: dir, prio: b.Priority, prog: id, q: q, lock: lock}, nil
+		return &tcFilter{held: held{prog: id, lock: lock}, ifindex: ifindex, dir: dir, prio: b.Priority, q: q}, nil
 	}
 	return nil, nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/link"
 	"github.com/influxdata/telegraf"
 	"github.com/influxdata/telegraf/config"
 	"github.com/influxdata/telegraf/testutil"
@@ -26,6 +27,23 @@ type loss struct {
 	ours  string            // where our program is: a testnet.Program hook
 	lose  func(*testing.T, *testnet.Pair, testnet.Program) (cleanup func())
 	taken bool // something else takes the hook until cleanup
+}
+
+// attachForeignXDP attaches, in native mode through a bpf_link, an
+// XDP_PASS program that is not ours to the receiver's veth end, for the
+// rest of the test, and returns its id.
+func attachForeignXDP(t *testing.T, p *testnet.Pair) uint32 {
+	t.Helper()
+	l, err := link.AttachXDP(link.XDPOptions{Program: foreignPass(t), Interface: p.ReceiverIndex, Flags: link.XDPDriverMode})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	id, err := testnet.XDPProgID(p.Receiver, p.ReceiverIf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
 }
 
 // foreignPass loads an XDP_PASS program that is not ours.

@@ -7,9 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/asm"
-	"github.com/cilium/ebpf/link"
 	"github.com/influxdata/telegraf"
 	"github.com/influxdata/telegraf/config"
 	"github.com/influxdata/telegraf/testutil"
@@ -118,22 +115,7 @@ func TestForeignProgramIsLeftAlone(t *testing.T) {
 	if !p.RunInReceiver(t) {
 		return
 	}
-	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
-		Name:         "foreign_pass",
-		Type:         ebpf.XDP,
-		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 2), asm.Return()},
-		License:      "MIT",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer prog.Close()
-	foreign, err := link.AttachXDP(link.XDPOptions{Program: prog, Interface: p.ReceiverIndex, Flags: link.XDPDriverMode})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer foreign.Close()
-	id, _ := testnet.XDPProgID(p.Receiver, p.ReceiverIf)
+	id := attachForeignXDP(t, p)
 
 	plugin := newPlugin(t, func(x *XDPUDPPorts) { x.IngressHook = "xdp" }, p.ReceiverIf)
 	acc := start(t, plugin)
