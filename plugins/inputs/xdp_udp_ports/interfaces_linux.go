@@ -38,7 +38,6 @@ type counting struct {
 	memory   uint64          // kernel memory reserved for counters (0: none)
 	lastErr  string          // last error reported, reported again only when it changes
 	choice   string          // why the hook was chosen, logged when it changes
-	fresh    bool            // counters started at zero in this process
 	series   *seriesState    // what is emitted: seats, leading zeros
 }
 
@@ -391,7 +390,7 @@ func (c *counting) free(ifname string, log telegraf.Logger) {
 		}
 	}
 	c.series.close()
-	c.counters, c.memory, c.series, c.fresh = nil, 0, nil, false
+	c.counters, c.memory, c.series = nil, 0, nil
 }
 
 // forgetCounters frees one counting's counters and its pins. Called with

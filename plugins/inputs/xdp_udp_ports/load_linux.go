@@ -38,7 +38,7 @@ func (p *XDPUDPPorts) open(it *iface, c *counting, a *netlink.LinkAttrs, frame b
 		switch {
 		case err == nil:
 			p.Log.Infof("interface %s: %s: adopted the counters pinned in %s", it.name, c, dir)
-			c.counters, c.fresh = counters, false
+			c.counters = counters
 			c.series = p.restoreSeries(dir, counters)
 			return p.adopt(it, c, att, a)
 		case errors.Is(err, fs.ErrNotExist):
@@ -63,7 +63,7 @@ func (p *XDPUDPPorts) open(it *iface, c *counting, a *netlink.LinkAttrs, frame b
 		p.report(c, fmt.Errorf("interface %s: %s: loading the counter maps: %w%s", it.name, c, err, hint(err, bpf.HookNone)))
 		return true
 	}
-	c.counters, c.fresh = counters, true
+	c.counters = counters
 	c.series = newSeriesState(p.settings.maxPorts)
 	if p.settings.pinPath != "" {
 		dir := p.pinDir(it.name, c.dir)
