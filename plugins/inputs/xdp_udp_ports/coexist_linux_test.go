@@ -187,8 +187,10 @@ func TestLegacyKilledThenRestarted(t *testing.T) {
 	}
 	cmd := startHelper(t, helperConfig{Interface: p.ReceiverIf})
 	stale := testnet.WaitOurs(t, p.Receiver, p.ReceiverIf, time.Now(), time.Second, "tc/ingress")
-	cmd.Process.Kill()
-	cmd.Wait()
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait() // "signal: killed"
 	if now := testnet.OurPrograms(t, p.Receiver, p.ReceiverIf); !slices.Equal(now, stale) {
 		t.Fatalf("after SIGKILL: %v, want the dead instance's filter %v left behind", now, stale)
 	}

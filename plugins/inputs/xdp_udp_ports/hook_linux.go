@@ -59,10 +59,13 @@ func (p *XDPUDPPorts) target(it *iface, c *counting, a *netlink.LinkAttrs, ours 
 	case hookTC:
 		return t, nil
 	case hookXDP:
-		if foreign != 0 && !(p.loader.NetlinkAttach() && bpf.OwnProgramName(bpf.ProgramRefOf(foreign).Name)) {
+		if foreign != 0 {
+			ref := bpf.ProgramRefOf(foreign)
 			// Over our own program on the netlink path, bpf's ownership
 			// lock tells a live owner from a dead one.
-			return t, foreignProgram(a.Name, bpf.ProgramRefOf(foreign))
+			if !p.loader.NetlinkAttach() || !bpf.OwnProgramName(ref.Name) {
+				return t, foreignProgram(a.Name, ref)
+			}
 		}
 		t.XDP = true
 		return t, nil

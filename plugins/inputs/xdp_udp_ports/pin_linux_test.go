@@ -198,7 +198,10 @@ func startHelper(t *testing.T, cfg helperConfig) *exec.Cmd {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill() // normally killed by the test already
+		_ = cmd.Wait()
+	})
 	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "running\n" {
 		t.Fatalf("helper process: %q, %v", line, err)
 	}
@@ -219,8 +222,10 @@ func TestPinOwnerKilled(t *testing.T) {
 	if err := early.Start(&testutil.Accumulator{}); err == nil || !strings.Contains(err.Error(), "pid "+strconv.Itoa(cmd.Process.Pid)) {
 		t.Fatalf("start while the owner lives: %v, want an error naming pid %d", err, cmd.Process.Pid)
 	}
-	cmd.Process.Kill()
-	cmd.Wait()
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait() // "signal: killed"
 	p.MustSend(t, testnet.Datagrams{Dst: p.ReceiverV4, Port: 53, Count: 3, Payload: 8})
 	next := newPlugin(t, func(x *XDPUDPPorts) { x.PinPath = pins }, p.ReceiverIf)
 	acc := start(t, next)
