@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -348,7 +349,10 @@ func sendMix(t *testing.T, p *testnet.Pair) {
 }
 
 // writeTelegrafConf writes the plugin's config and telegraf.conf for
-// variant v into dir and returns telegraf.conf's path.
+// variant v into dir and returns their paths: the plugin's table from
+// xdp_udp_ports.conf.tmpl, the execd variant's [[inputs.execd]] and the
+// prometheus_client output as the README prints them (paths, restart_delay
+// and flush_interval adapted to the test).
 func writeTelegrafConf(t *testing.T, b binaries, v variant, blocks map[string]string, iface, dir string) (conf string) {
 	t.Helper()
 	pluginConf := filepath.Join(dir, "xdp_udp_ports.conf")
@@ -359,10 +363,15 @@ func writeTelegrafConf(t *testing.T, b binaries, v variant, blocks map[string]st
 	// The README's prometheus_client table, its flush_interval scaled to
 	// the test's gather interval.
 	promOutput := replaceOnce(t, blocks[blockTelegrafProm], `flush_interval = "5s"`, `flush_interval = "`+promFlush+`"`)
+	// The README's execd snippet, with the test's paths and a short
+	// restart_delay for the test that kills the binary.
+	execd := blocks[blockTelegrafExecd]
+	execd = replaceOnce(t, execd, `"/usr/bin/xdp_udp_ports"`, strconv.Quote(b.plugin))
+	execd = replaceOnce(t, execd, `"/etc/xdp_udp_ports/xdp_udp_ports.conf"`, strconv.Quote(pluginConf))
+	execd = replaceOnce(t, execd, `restart_delay = "10s"`, `restart_delay = "1s"`)
 	var buf bytes.Buffer
 	render(t, "telegraf.conf.tmpl", &buf, map[string]any{
-		"Database": database, "Execd": v.execd, "Plugin": b.plugin,
-		"PluginConf": pluginConf, "PluginTable": plugin,
+		"Database": database, "Execd": v.execd, "ExecdInput": execd, "PluginTable": plugin,
 		"Interval": gatherInterval.String(), "PrometheusOutput": promOutput,
 		"PrometheusFlush": promFlush, "UntypedListen": untypedListen,
 	})
