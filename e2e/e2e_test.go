@@ -98,6 +98,10 @@ type variant struct {
 	hooks     []string
 	portRoles []string
 	ports     []string
+	// pinPath: pin_path on a private bpffs; while the variant runs, a
+	// `telegraf --test` with another and with the same config must be
+	// refused and change nothing.
+	pinPath bool
 	// wantType is the Prometheus type Telegraf gives the series without
 	// prometheus_client's metric_types.
 	wantType string
@@ -119,6 +123,7 @@ var variants = []variant{
 		hooks:     []string{"tcx/egress", "xdp"},
 		portRoles: []string{roleDestination, roleSource},
 		ports:     []string{"53", "5353", "5060", "40000-40999"},
+		pinPath:   true,
 		wantType:  "counter", // the plugin's AddCounter
 	},
 }
@@ -152,6 +157,10 @@ func runVariant(t *testing.T, b binaries, blocks map[string]string, v variant) {
 	start := time.Now()
 	dir := t.TempDir()
 	p := testnet.NewPair(t, testnet.Options{ReceiverIf: readmeInterface})
+	pinDir := ""
+	if v.pinPath {
+		pinDir = testnet.MountBPFFS(t)
+	}
 
 	// influxd and Prometheus start side by side.
 	db := startInfluxd(t, b, p.Receiver, dir)
@@ -167,7 +176,7 @@ func runVariant(t *testing.T, b binaries, blocks map[string]string, v variant) {
 	if v.execd {
 		telegrafBin = b.telegraf
 	}
-	conf := writeTelegrafConf(t, b, v, blocks, p.ReceiverIf, dir)
+	conf, pluginConf := writeTelegrafConf(t, b, v, blocks, p.ReceiverIf, dir, pinDir)
 	tg := startProcess(t, p.Receiver, "telegraf", filepath.Join(dir, "telegraf.log"),
 		telegrafBin, "--config", conf)
 
@@ -191,6 +200,13 @@ func runVariant(t *testing.T, b binaries, blocks map[string]string, v variant) {
 	waitSummary(t, db, v, l)
 	t.Logf("%v: mix counted, both directions", time.Since(start).Round(time.Millisecond))
 
+	if v.pinPath {
+		checkPinPathOwned(t, b, p, tg, v, dir, conf, pinDir, progs)
+		waitPorts(t, db, l)
+		waitSummary(t, db, v, l)
+		t.Logf("%v: telegraf --test refused twice, the service's counts unchanged", time.Since(start).Round(time.Millisecond))
+	}
+
 	p.MustSend(t, datagrams(p, burst, false)...)
 	l.add(dirIngress, burst, false)
 	waitPorts(t, db, l)
@@ -213,6 +229,17 @@ func runVariant(t *testing.T, b binaries, blocks map[string]string, v variant) {
 	}
 	if pluginPID != 0 {
 		waitGone(t, pluginPID, "xdp_udp_ports", 5*time.Second)
+	}
+	if v.pinPath {
+		// Stop leaves pinned programs attached and counting; unpin
+		// detaches them.
+		if got := testnet.OurPrograms(t, p.Receiver, p.ReceiverIf); len(got) != len(v.hooks) {
+			t.Errorf("with pin_path, after Telegraf stopped: our programs %v, want them still at %v", got, v.hooks)
+		}
+		cmd := testnet.Command(p.Receiver, b.plugin, "unpin", "-config", pluginConf)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("xdp_udp_ports unpin: %v\n%s", err, out)
+		}
 	}
 	testnet.RequireNoneOurs(t, p.Receiver, p.ReceiverIf)
 
@@ -353,10 +380,10 @@ func sendMix(t *testing.T, p *testnet.Pair) {
 // xdp_udp_ports.conf.tmpl, the execd variant's [[inputs.execd]] and the
 // prometheus_client output as the README prints them (paths, restart_delay
 // and flush_interval adapted to the test).
-func writeTelegrafConf(t *testing.T, b binaries, v variant, blocks map[string]string, iface, dir string) (conf string) {
+func writeTelegrafConf(t *testing.T, b binaries, v variant, blocks map[string]string, iface, dir, pinDir string) (conf, pluginConf string) {
 	t.Helper()
-	pluginConf := filepath.Join(dir, "xdp_udp_ports.conf")
-	plugin := pluginTable(t, v, iface, v.ports)
+	pluginConf = filepath.Join(dir, "xdp_udp_ports.conf")
+	plugin := pluginTable(t, v, iface, pinDir, v.ports)
 	if err := os.WriteFile(pluginConf, []byte(plugin), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -380,16 +407,16 @@ func writeTelegrafConf(t *testing.T, b binaries, v variant, blocks map[string]st
 		t.Fatal(err)
 	}
 	t.Logf("%s:\n%s", conf, buf.String())
-	return conf
+	return conf, pluginConf
 }
 
 // pluginTable renders the plugin's [[inputs.xdp_udp_ports]] table.
-func pluginTable(t *testing.T, v variant, iface string, ports []string) string {
+func pluginTable(t *testing.T, v variant, iface, pinDir string, ports []string) string {
 	t.Helper()
 	var buf bytes.Buffer
 	render(t, "xdp_udp_ports.conf.tmpl", &buf, map[string]any{
 		"Interface": iface, "Directions": directions, "XDPMode": v.xdpMode,
-		"PortRoles": v.portRoles, "Ports": ports,
+		"PortRoles": v.portRoles, "Ports": ports, "PinPath": pinDir,
 	})
 	return buf.String()
 }
