@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -23,13 +25,17 @@ const (
 	readmeInterface = "eth0"
 )
 
-// group is a batch of identical datagrams from the sender.
+// group is a batch of identical datagrams: from the sender to the
+// receiver (ingress where the plugin counts) or, in egressMix, back.
 type group struct {
 	v6      bool
 	dst     int
 	src     int
 	count   int
 	payload int
+	// segment, if set, sends each payload with UDP_SEGMENT: it leaves as
+	// ceil(payload/segment) datagrams, which TC counts one by one.
+	segment int
 }
 
 // mix is the known traffic sent first: IPv4 and IPv6, eleven destination
@@ -52,6 +58,19 @@ var mix = []group{
 	{v6: false, dst: 2007, src: 40207, count: 40, payload: 53}, // 3800
 }
 
+// egressMix is sent with the mix, from the receiver's namespace (where
+// Telegraf and the plugin run) to the sender: a server's answers from its
+// service ports to client ports in 40000-40999 (the built-in variant's
+// allow-list), IPv4 and IPv6, and UDP_SEGMENT sends that leave as several
+// datagrams each.
+var egressMix = []group{
+	{v6: false, dst: 40053, src: 53, count: 3, payload: 100},
+	{v6: true, dst: 40054, src: 53, count: 4, payload: 120},
+	{v6: false, dst: 40123, src: 123, count: 6, payload: 48},                   // source 123: "other" in the built-in variant
+	{v6: false, dst: 40500, src: 5060, count: 4, payload: 3000, segment: 1000}, // 12 datagrams
+	{v6: true, dst: 40535, src: 5353, count: 2, payload: 2500, segment: 1200},  // 6: 1200, 1200 and 100 bytes each
+}
+
 // burst is a new port's first and only traffic, sent once the mix is in.
 var burst = []group{{v6: false, dst: 5060, src: 40500, count: 7, payload: 20}}
 
@@ -67,14 +86,22 @@ const (
 	otherFrames     = 4 // local experimental EtherType
 )
 
-// variant is one way of running the plugin under Telegraf.
+// variant is one way of running the plugin under Telegraf. Both count
+// both directions.
 type variant struct {
-	name      string
-	execd     bool   // inputs.execd + bin/xdp_udp_ports, else bin/telegraf-xdp
-	xdpMode   string // the xdp_mode option
-	wantMode  string // the xdp_mode tag it must produce on a veth
+	name    string
+	execd   bool   // inputs.execd + bin/xdp_udp_ports, else bin/telegraf-xdp
+	xdpMode string // the xdp_mode option; "" leaves it (and ingress_hook) at the default
+	// wantHooks is the hook tag each direction must carry on a veth;
+	// hooks are where our programs must be (testnet.Program.Hook).
+	wantHooks map[string]string
+	hooks     []string
 	portRoles []string
 	ports     []string
+	// pinPath: pin_path on a private bpffs; while the variant runs, a
+	// `telegraf --test` with another and with the same config must be
+	// refused and change nothing.
+	pinPath bool
 	// wantType is the Prometheus type Telegraf gives the series without
 	// prometheus_client's metric_types.
 	wantType string
@@ -84,17 +111,19 @@ var variants = []variant{
 	{
 		name:      "execd",
 		execd:     true,
-		xdpMode:   "auto",
-		wantMode:  "native",
+		wantHooks: map[string]string{dirIngress: "tcx", dirEgress: "tcx"}, // ingress_hook "auto": TC on a veth
+		hooks:     []string{"tcx/egress", "tcx/ingress"},
 		portRoles: []string{roleDestination},
 		wantType:  "untyped", // line protocol carries no type
 	},
 	{
 		name:      "builtin",
-		xdpMode:   "generic",
-		wantMode:  "generic",
+		xdpMode:   "generic", // implies ingress_hook = "xdp"
+		wantHooks: map[string]string{dirIngress: "xdp_generic", dirEgress: "tcx"},
+		hooks:     []string{"tcx/egress", "xdp"},
 		portRoles: []string{roleDestination, roleSource},
 		ports:     []string{"53", "5353", "5060", "40000-40999"},
+		pinPath:   true,
 		wantType:  "counter", // the plugin's AddCounter
 	},
 }
@@ -128,60 +157,68 @@ func runVariant(t *testing.T, b binaries, blocks map[string]string, v variant) {
 	start := time.Now()
 	dir := t.TempDir()
 	p := testnet.NewPair(t, testnet.Options{ReceiverIf: readmeInterface})
+	pinDir := ""
+	if v.pinPath {
+		pinDir = testnet.MountBPFFS(t)
+	}
 
 	// influxd and Prometheus start side by side.
 	db := startInfluxd(t, b, p.Receiver, dir)
 	prom := startPrometheus(t, b, p.Receiver, dir, blocks[blockPromScrape])
 	db.waitReady(t)
 	prom.waitReady(t)
+	// Prometheus scrapes some seconds after it is ready (target
+	// discovery): wait for its first attempt, so that it scrapes Telegraf
+	// from its first Gather on, the summary's leading 0 included.
+	waitFor(t, "Prometheus to scrape", prom.scraping)
 
 	telegrafBin := b.telegrafXDP
 	if v.execd {
 		telegrafBin = b.telegraf
 	}
-	conf := writeTelegrafConf(t, b, v, blocks, p.ReceiverIf, dir)
+	conf, pluginConf := writeTelegrafConf(t, b, v, blocks, p.ReceiverIf, dir, pinDir)
 	tg := startProcess(t, p.Receiver, "telegraf", filepath.Join(dir, "telegraf.log"),
 		telegrafBin, "--config", conf)
 
-	// Counting starts when the program is attached: wait for it, and for
-	// the first summary point in InfluxDB and in Prometheus (the summary
-	// has no leading 0: traffic before its first point would be missing
-	// from its differences; and Prometheus starts scraping a few seconds
-	// after it is ready).
-	progID := waitXDP(t, p, tg, 0)
-	t.Logf("XDP program %d attached to %s", progID, p.ReceiverIf)
+	// Counting starts when the programs are attached: wait for them. Every
+	// series, the summary's too, starts with 0, so what arrives before the
+	// first Gather is in the differences.
+	progs := waitAttached(t, p, tg, v, nil)
+	t.Logf("programs attached to %s: %v", p.ReceiverIf, progs)
 	var pluginPID int
 	if v.execd {
 		pluginPID = findChild(t, tg.pid(), "xdp_udp_ports", 0)
 		t.Logf("plugin process %d", pluginPID)
 	}
-	waitFor(t, "the first summary point in InfluxDB", func() error { return db.summaryPoints(1) })
-	waitFor(t, "the first summary sample in Prometheus", prom.scraping)
 
 	l := newLedger(v, p.ReceiverIf)
 	sendMix(t, p)
-	l.add(mix, true)
+	l.add(dirIngress, mix, true)
+	p.MustSendBack(t, datagrams(p, egressMix, true)...)
+	l.add(dirEgress, egressMix, false)
 	waitPorts(t, db, l)
-	waitFor(t, "the summary in InfluxDB", func() error {
-		f, err := db.summary(v, p.ReceiverIf)
-		if err != nil {
-			return err
-		}
-		return checkSummaryFields(f, l.runSummary)
-	})
-	t.Logf("%v: mix counted", time.Since(start).Round(time.Millisecond))
+	waitSummary(t, db, v, l)
+	t.Logf("%v: mix counted, both directions", time.Since(start).Round(time.Millisecond))
 
-	p.MustSend(t, datagrams(p, burst)...)
-	l.add(burst, false)
+	if v.pinPath {
+		checkPinPathOwned(t, b, p, tg, v, dir, conf, pinDir, progs)
+		waitPorts(t, db, l)
+		waitSummary(t, db, v, l)
+		t.Logf("%v: telegraf --test refused twice, the service's counts unchanged", time.Since(start).Round(time.Millisecond))
+	}
+
+	p.MustSend(t, datagrams(p, burst, false)...)
+	l.add(dirIngress, burst, false)
 	waitPorts(t, db, l)
 
 	if v.execd {
-		pluginPID = restartPlugin(t, p, tg, db, pluginPID)
+		pluginPID = restartPlugin(t, p, tg, v, pluginPID, progs)
 		l.restart()
 	}
-	p.MustSend(t, datagrams(p, later)...)
-	l.add(later, false)
+	p.MustSend(t, datagrams(p, later, false)...)
+	l.add(dirIngress, later, false)
 	waitPorts(t, db, l)
+	waitSummary(t, db, v, l)
 	t.Logf("%v: all traffic counted", time.Since(start).Round(time.Millisecond))
 
 	checkPrometheus(t, prom, v, blocks, l)
@@ -193,7 +230,18 @@ func runVariant(t *testing.T, b binaries, blocks map[string]string, v variant) {
 	if pluginPID != 0 {
 		waitGone(t, pluginPID, "xdp_udp_ports", 5*time.Second)
 	}
-	testnet.RequireNoXDP(t, p.Receiver, p.ReceiverIf)
+	if v.pinPath {
+		// Stop leaves pinned programs attached and counting; unpin
+		// detaches them.
+		if got := testnet.OurPrograms(t, p.Receiver, p.ReceiverIf); len(got) != len(v.hooks) {
+			t.Errorf("with pin_path, after Telegraf stopped: our programs %v, want them still at %v", got, v.hooks)
+		}
+		cmd := testnet.Command(p.Receiver, b.plugin, "unpin", "-config", pluginConf)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("xdp_udp_ports unpin: %v\n%s", err, out)
+		}
+	}
+	testnet.RequireNoneOurs(t, p.Receiver, p.ReceiverIf)
 
 	// Read back after the stop: the newest value of each series ...
 	got, err := db.ports()
@@ -203,7 +251,7 @@ func runVariant(t *testing.T, b binaries, blocks map[string]string, v variant) {
 	if !equalPorts(got, l.last) {
 		t.Errorf("per-port counts in InfluxDB after Telegraf stopped:\n%s", diffPorts(got, l.last))
 	}
-	// ... every series starting at 0 ...
+	// ... every series, the summary's too, starting at 0 ...
 	if err := db.firstPointsZero(); err != nil {
 		t.Error(err)
 	}
@@ -229,39 +277,37 @@ func waitPorts(t *testing.T, db *influxDB, l *ledger) {
 	})
 }
 
-// restartPlugin SIGKILLs the execd plugin process and waits until Telegraf
-// has started a new one (after restart_delay), its program is attached
-// and its first summary point, counting from zero again, is in InfluxDB.
-func restartPlugin(t *testing.T, p *testnet.Pair, tg *process, db *influxDB, pid int) int {
+// waitSummary waits until the newest xdp_udp_ports_interface point of
+// each direction in InfluxDB holds this plugin process's counts.
+func waitSummary(t *testing.T, db *influxDB, v variant, l *ledger) {
 	t.Helper()
-	oldProg, err := testnet.XDPProgID(p.Receiver, p.ReceiverIf)
-	if err != nil {
-		t.Fatal(err)
-	}
+	waitFor(t, "the summary in InfluxDB", func() error {
+		byDir, err := db.summary(v, l.iface)
+		if err != nil {
+			return err
+		}
+		for _, dir := range directions {
+			if err := checkSummaryFields(byDir[dir], l.runSummary[dir]); err != nil {
+				return fmt.Errorf("%s: %w", dir, err)
+			}
+		}
+		return nil
+	})
+}
+
+// restartPlugin SIGKILLs the execd plugin process and waits until Telegraf
+// has started a new one (after restart_delay) and its programs are
+// attached. Nothing more: the new process's series start with 0, so what
+// arrives before its first Gather is in their differences.
+func restartPlugin(t *testing.T, p *testnet.Pair, tg *process, v variant, pid int, old []testnet.Program) int {
+	t.Helper()
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	waitGone(t, pid, "xdp_udp_ports", 5*time.Second)
 	newPID := findChild(t, tg.pid(), "xdp_udp_ports", pid)
-	prog := waitXDP(t, p, tg, oldProg)
-	t.Logf("plugin process %d killed; Telegraf started %d, program %d attached", pid, newPID, prog)
-	waitFor(t, "the restarted plugin's first summary point", func() error {
-		ss, err := db.query(`SELECT last(udp_packets) AS udp_packets FROM xdp_udp_ports_interface`)
-		if err != nil {
-			return err
-		}
-		if len(ss) != 1 {
-			return fmt.Errorf("%d series", len(ss))
-		}
-		f, err := ss[0].fields()
-		if err != nil {
-			return err
-		}
-		if f["udp_packets"] != 0 {
-			return fmt.Errorf("last udp_packets %d, want 0 from the new process", f["udp_packets"])
-		}
-		return nil
-	})
+	progs := waitAttached(t, p, tg, v, old)
+	t.Logf("plugin process %d killed; Telegraf started %d, programs %v attached", pid, newPID, progs)
 	return newPID
 }
 
@@ -298,15 +344,23 @@ func checkLog(t *testing.T, p *process, bad ...string) {
 	}
 }
 
-// datagrams turns groups into what Pair.Send sends.
-func datagrams(p *testnet.Pair, gs []group) []testnet.Datagrams {
+// datagrams turns groups into what Pair.Send sends, or with back what
+// Pair.SendBack sends (to the sender's addresses).
+func datagrams(p *testnet.Pair, gs []group, back bool) []testnet.Datagrams {
 	var ds []testnet.Datagrams
 	for _, g := range gs {
-		dst := p.ReceiverV4
-		if g.v6 {
-			dst = p.ReceiverV6
+		d := g.datagrams()
+		switch {
+		case back && g.v6:
+			d.Dst = p.SenderV6
+		case back:
+			d.Dst = p.SenderV4
+		case g.v6:
+			d.Dst = p.ReceiverV6
+		default:
+			d.Dst = p.ReceiverV4
 		}
-		ds = append(ds, testnet.Datagrams{Dst: dst, Port: g.dst, SrcPort: g.src, Count: g.count, Payload: g.payload})
+		ds = append(ds, d)
 	}
 	return ds
 }
@@ -315,38 +369,56 @@ func datagrams(p *testnet.Pair, gs []group) []testnet.Datagrams {
 // namespace.
 func sendMix(t *testing.T, p *testnet.Pair) {
 	t.Helper()
-	p.MustSend(t, datagrams(p, mix)...)
+	p.MustSend(t, datagrams(p, mix, false)...)
 	if err := p.SendFrames(rawFrames(p)...); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func writeTelegrafConf(t *testing.T, b binaries, v variant, blocks map[string]string, iface, dir string) string {
+// writeTelegrafConf writes the plugin's config and telegraf.conf for
+// variant v into dir and returns their paths: the plugin's table from
+// xdp_udp_ports.conf.tmpl, the execd variant's [[inputs.execd]] and the
+// prometheus_client output as the README prints them (paths, restart_delay
+// and flush_interval adapted to the test).
+func writeTelegrafConf(t *testing.T, b binaries, v variant, blocks map[string]string, iface, dir, pinDir string) (conf, pluginConf string) {
 	t.Helper()
-	pluginConf := filepath.Join(dir, "xdp_udp_ports.conf")
-	var plugin bytes.Buffer
-	render(t, "xdp_udp_ports.conf.tmpl", &plugin, map[string]any{
-		"Interface": iface, "XDPMode": v.xdpMode, "PortRoles": v.portRoles, "Ports": v.ports,
-	})
-	if err := os.WriteFile(pluginConf, plugin.Bytes(), 0o644); err != nil {
+	pluginConf = filepath.Join(dir, "xdp_udp_ports.conf")
+	plugin := pluginTable(t, v, iface, pinDir, v.ports)
+	if err := os.WriteFile(pluginConf, []byte(plugin), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	// The README's prometheus_client table, its flush_interval scaled to
 	// the test's gather interval.
 	promOutput := replaceOnce(t, blocks[blockTelegrafProm], `flush_interval = "5s"`, `flush_interval = "`+promFlush+`"`)
-	var conf bytes.Buffer
-	render(t, "telegraf.conf.tmpl", &conf, map[string]any{
-		"Database": database, "Execd": v.execd, "Plugin": b.plugin,
-		"PluginConf": pluginConf, "PluginTable": plugin.String(),
+	// The README's execd snippet, with the test's paths and a short
+	// restart_delay for the test that kills the binary.
+	execd := blocks[blockTelegrafExecd]
+	execd = replaceOnce(t, execd, `"/usr/bin/xdp_udp_ports"`, strconv.Quote(b.plugin))
+	execd = replaceOnce(t, execd, `"/etc/xdp_udp_ports/xdp_udp_ports.conf"`, strconv.Quote(pluginConf))
+	execd = replaceOnce(t, execd, `restart_delay = "10s"`, `restart_delay = "1s"`)
+	var buf bytes.Buffer
+	render(t, "telegraf.conf.tmpl", &buf, map[string]any{
+		"Database": database, "Execd": v.execd, "ExecdInput": execd, "PluginTable": plugin,
 		"Interval": gatherInterval.String(), "PrometheusOutput": promOutput,
 		"PrometheusFlush": promFlush, "UntypedListen": untypedListen,
 	})
-	path := filepath.Join(dir, "telegraf.conf")
-	if err := os.WriteFile(path, conf.Bytes(), 0o644); err != nil {
+	conf = filepath.Join(dir, "telegraf.conf")
+	if err := os.WriteFile(conf, buf.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("%s:\n%s", path, conf.String())
-	return path
+	t.Logf("%s:\n%s", conf, buf.String())
+	return conf, pluginConf
+}
+
+// pluginTable renders the plugin's [[inputs.xdp_udp_ports]] table.
+func pluginTable(t *testing.T, v variant, iface, pinDir string, ports []string) string {
+	t.Helper()
+	var buf bytes.Buffer
+	render(t, "xdp_udp_ports.conf.tmpl", &buf, map[string]any{
+		"Interface": iface, "Directions": directions, "XDPMode": v.xdpMode,
+		"PortRoles": v.portRoles, "Ports": ports, "PinPath": pinDir,
+	})
+	return buf.String()
 }
 
 func render(t *testing.T, name string, w *bytes.Buffer, data any) {
@@ -360,24 +432,29 @@ func render(t *testing.T, name string, w *bytes.Buffer, data any) {
 	}
 }
 
-// waitXDP waits until the receiver's veth end has an XDP program other
-// than old (0: any).
-func waitXDP(t *testing.T, p *testnet.Pair, tg *process, old uint32) uint32 {
+// waitAttached waits until our programs on the receiver's interface are
+// at exactly the variant's hooks, none of them one of old, and returns
+// them.
+func waitAttached(t *testing.T, p *testnet.Pair, tg *process, v variant, old []testnet.Program) []testnet.Program {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		id, err := testnet.XDPProgID(p.Receiver, p.ReceiverIf)
-		if err != nil {
-			t.Fatal(err)
+		ours := testnet.OurPrograms(t, p.Receiver, p.ReceiverIf)
+		var hooks []string
+		fresh := true
+		for _, pr := range ours {
+			hooks = append(hooks, pr.Hook)
+			fresh = fresh && !slices.ContainsFunc(old, func(o testnet.Program) bool { return o.ID == pr.ID })
 		}
-		if id != 0 && id != old {
-			return id
+		slices.Sort(hooks)
+		if fresh && slices.Equal(hooks, v.hooks) {
+			return ours
 		}
 		if tg.exited() {
 			t.Fatalf("telegraf exited before the plugin attached")
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no new XDP program on %s after 30 s", p.ReceiverIf)
+			t.Fatalf("our programs on %s after 30 s: %v, want new ones at %v", p.ReceiverIf, ours, v.hooks)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

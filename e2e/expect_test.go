@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"net"
 	"slices"
@@ -13,39 +14,45 @@ import (
 	"github.com/xdp-udp-ports/xdp_udp_ports/internal/testnet"
 )
 
-// Tag names (and Prometheus labels) the test reads, in one place: the
-// schema change of issue 11 (direction and hook instead of xdp_mode)
-// changes them here, in portKeyOf and in summaryTags.
+// Tag names (and Prometheus labels) the test reads, in one place.
 const (
 	tagInterface = "interface"
+	tagDirection = "direction"
 	tagPort      = "port"
 	tagRole      = "port_role"
-	tagMode      = "xdp_mode" // xdp_udp_ports_interface: the attach mode
+	tagHook      = "hook" // xdp_udp_ports_interface: the hook in use
+
+	dirIngress = "ingress"
+	dirEgress  = "egress"
 
 	roleDestination = "destination"
 	roleSource      = "source"
 )
 
+// directions is what both variants count (the directions option).
+var directions = []string{dirIngress, dirEgress}
+
 // portKey identifies one series of the xdp_udp_ports measurement.
-type portKey struct{ iface, role, port string }
+type portKey struct{ iface, dir, role, port string }
 
 func portKeyOf(tags map[string]string) portKey {
-	return portKey{tags[tagInterface], tags[tagRole], tags[tagPort]}
+	return portKey{tags[tagInterface], tags[tagDirection], tags[tagRole], tags[tagPort]}
 }
 
-// summaryTags are the tags of the xdp_udp_ports_interface series the
-// variant must produce.
-func summaryTags(v variant, iface string) map[string]string {
-	return map[string]string{tagInterface: iface, tagMode: v.wantMode}
+// summaryTags are the tags of the xdp_udp_ports_interface series of one
+// direction the variant must produce.
+func summaryTags(v variant, iface, dir string) map[string]string {
+	return map[string]string{tagInterface: iface, tagDirection: dir, tagHook: v.wantHooks[dir]}
 }
 
 type counter struct{ packets, bytes int64 }
 
 func (c counter) add(o counter) counter { return counter{c.packets + o.packets, c.bytes + o.bytes} }
 
-// summaryCounts is what the xdp_udp_ports_interface series must hold:
+// summaryCounts is what one xdp_udp_ports_interface series must hold:
 // exact for UDP, fragments and malformed frames; other frames at least
-// (IPv6 link-local chatter of the sender may add some).
+// (ICMP port unreachables answer the datagrams both ways, and IPv6
+// neighbour discovery may add some).
 type summaryCounts struct {
 	udpPackets, udpBytes, fragments, malformed, minOther, minBytes int64
 }
@@ -65,24 +72,27 @@ type ledger struct {
 	last  map[portKey]counter // the newest value of each series (InfluxDB last(), Prometheus now)
 	total map[portKey]counter // everything counted: sums of differences, increase()
 
-	runSummary, totalSummary summaryCounts
+	// By direction.
+	runSummary, totalSummary map[string]summaryCounts
 }
 
 func newLedger(v variant, iface string) *ledger {
-	return &ledger{v: v, iface: iface, run: map[portKey]counter{}, last: map[portKey]counter{}, total: map[portKey]counter{}}
+	return &ledger{v: v, iface: iface, run: map[portKey]counter{}, last: map[portKey]counter{}, total: map[portKey]counter{},
+		runSummary: map[string]summaryCounts{}, totalSummary: map[string]summaryCounts{}}
 }
 
-// add books datagrams (and raw frames) that reached the receiver.
-func (l *ledger) add(gs []group, frames bool) {
+// add books datagrams (and, with frames, the raw frames) that the
+// receiver's interface received (dir ingress) or sent (egress).
+func (l *ledger) add(dir string, gs []group, frames bool) {
 	var s summaryCounts
 	for _, g := range gs {
-		c := counter{int64(g.count), int64(g.count) * g.frameLen()}
+		c := counter{int64(g.datagrams().Segments()), int64(g.datagrams().WireBytes())}
 		for _, role := range l.v.portRoles {
 			port := g.dst
 			if role == roleSource {
 				port = g.src
 			}
-			k := portKey{l.iface, role, bucket(l.v.ports, port)}
+			k := portKey{l.iface, dir, role, bucket(l.v.ports, port)}
 			l.run[k] = l.run[k].add(c)
 			l.last[k] = l.run[k]
 			l.total[k] = l.total[k].add(c)
@@ -95,31 +105,35 @@ func (l *ledger) add(gs []group, frames bool) {
 		s.fragments, s.malformed, s.minOther = fragmentFrames, malformedFrames, otherFrames
 		s.minBytes += rawBytes()
 	}
-	l.runSummary = l.runSummary.add(s)
-	l.totalSummary = l.totalSummary.add(s)
+	l.runSummary[dir] = l.runSummary[dir].add(s)
+	l.totalSummary[dir] = l.totalSummary[dir].add(s)
 }
 
 // restart: a new plugin process counts from zero.
 func (l *ledger) restart() {
 	l.run = map[portKey]counter{}
-	l.runSummary = summaryCounts{}
+	l.runSummary = map[string]summaryCounts{}
 }
 
-// ports returns the keys of one role, sorted.
-func ports(m map[portKey]counter, role string) []portKey {
+// ports returns the keys of one role (and direction, unless dir is ""),
+// sorted.
+func ports(m map[portKey]counter, dir, role string) []portKey {
 	var keys []portKey
 	for k := range m {
-		if k.role == role {
+		if k.role == role && (dir == "" || k.dir == dir) {
 			keys = append(keys, k)
 		}
 	}
-	slices.SortFunc(keys, func(a, b portKey) int { return strings.Compare(a.port, b.port) })
+	slices.SortFunc(keys, func(a, b portKey) int {
+		return cmp.Or(strings.Compare(a.dir, b.dir), strings.Compare(a.port, b.port))
+	})
 	return keys
 }
 
-// topBytes returns the n keys of role with the most bytes in m, most first.
-func topBytes(m map[portKey]counter, role string, n int) []portKey {
-	keys := ports(m, role)
+// topBytes returns the n keys of dir and role with the most bytes in m,
+// most first.
+func topBytes(m map[portKey]counter, dir, role string, n int) []portKey {
+	keys := ports(m, dir, role)
 	slices.SortStableFunc(keys, func(a, b portKey) int { return int(m[b].bytes - m[a].bytes) })
 	if len(keys) > n {
 		keys = keys[:n]
@@ -146,12 +160,14 @@ func bucket(allow []string, port int) string {
 	return "other"
 }
 
-func (g group) frameLen() int64 {
+// datagrams is g as testnet sends it, to an address of g's family (the
+// sizes depend on nothing else).
+func (g group) datagrams() testnet.Datagrams {
 	dst := net.IPv4(192, 0, 2, 2)
 	if g.v6 {
 		dst = net.ParseIP("2001:db8::2")
 	}
-	return int64(testnet.FrameLen(dst, g.payload))
+	return testnet.Datagrams{Dst: dst, Port: g.dst, SrcPort: g.src, Count: g.count, Payload: g.payload, Segment: g.segment}
 }
 
 func equalPorts(got, want map[portKey]counter) bool {
@@ -195,6 +211,9 @@ func checkSummaryFields(f map[string]int64, want summaryCounts) error {
 		"udp_bytes":         want.udpBytes,
 		"udp_fragments":     want.fragments,
 		"malformed_packets": want.malformed,
+	}
+	if a, ok := f["attached"]; ok && a != 1 {
+		errs = append(errs, fmt.Sprintf("attached = %d, want 1", a))
 	}
 	for name, w := range exact {
 		if g, ok := f[name]; ok && g != w {

@@ -9,7 +9,8 @@ import (
 )
 
 // Raw frames that exercise the summary's non-UDP classes (README,
-// "Classification rules"); the veth delivers them to XDP as given.
+// "Classification rules"); the veth delivers them as given, to XDP (the
+// built-in variant) and to TC (execd).
 const (
 	fragmentLen  = 14 + 20 + 16 // IPv4 header + 16 bytes of a later fragment
 	malformedLen = 14 + 10      // IPv4 EtherType, 10 bytes of header

@@ -196,34 +196,43 @@ func (db *influxDB) ports() (map[portKey]counter, error) {
 	return got, nil
 }
 
-// firstPointsZero checks that every xdp_udp_ports series begins with a 0
-// point: a new series' first packets count in its differences.
+// firstPointsZero checks that every series, of xdp_udp_ports and of
+// xdp_udp_ports_interface, begins with a 0 point: a new series' first
+// packets count in its differences.
 func (db *influxDB) firstPointsZero() error {
-	ss, err := db.query(`SELECT first(packets) AS packets, first(bytes) AS bytes FROM xdp_udp_ports GROUP BY *`)
-	if err != nil {
-		return err
-	}
-	if len(ss) == 0 {
-		return fmt.Errorf("no xdp_udp_ports series")
-	}
-	for _, s := range ss {
-		f, err := s.fields()
+	for _, m := range []struct{ name, fields string }{
+		{"xdp_udp_ports", "first(packets) AS packets, first(bytes) AS bytes"},
+		{"xdp_udp_ports_interface", "first(packets) AS packets, first(bytes) AS bytes, first(udp_packets) AS udp_packets, first(other_packets) AS other_packets"},
+	} {
+		ss, err := db.query(`SELECT ` + m.fields + ` FROM ` + m.name + ` GROUP BY *`)
 		if err != nil {
 			return err
 		}
-		if f["packets"] != 0 || f["bytes"] != 0 {
-			return fmt.Errorf("series %v begins with packets=%d bytes=%d, want a 0 point first", s.Tags, f["packets"], f["bytes"])
+		if len(ss) == 0 {
+			return fmt.Errorf("no %s series", m.name)
+		}
+		for _, s := range ss {
+			f, err := s.fields()
+			if err != nil {
+				return err
+			}
+			for name, n := range f {
+				if n != 0 {
+					return fmt.Errorf("%s series %v begins with %s=%d, want a 0 point first: %v", m.name, s.Tags, name, n, f)
+				}
+			}
 		}
 	}
 	return nil
 }
 
 // summaryFields are the fields of xdp_udp_ports_interface.
-var summaryFields = []string{"packets", "bytes", "udp_packets", "udp_bytes", "udp_fragments", "other_packets", "malformed_packets"}
+var summaryFields = []string{"attached", "packets", "bytes", "udp_packets", "udp_bytes", "udp_fragments", "other_packets", "malformed_packets"}
 
-// summary reads the last value of every field of the one
-// xdp_udp_ports_interface series, which must carry the variant's tags.
-func (db *influxDB) summary(v variant, iface string) (map[string]int64, error) {
+// summary reads the last value of every field of the
+// xdp_udp_ports_interface series, one per direction, each carrying the
+// variant's tags; by direction.
+func (db *influxDB) summary(v variant, iface string) (map[string]map[string]int64, error) {
 	q := "SELECT "
 	for i, f := range summaryFields {
 		if i > 0 {
@@ -235,30 +244,20 @@ func (db *influxDB) summary(v variant, iface string) (map[string]int64, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(ss) != 1 {
-		return nil, fmt.Errorf("want one xdp_udp_ports_interface series, got %d: %+v", len(ss), ss)
+	if len(ss) != len(directions) {
+		return nil, fmt.Errorf("want %d xdp_udp_ports_interface series (one per direction), got %d: %+v", len(directions), len(ss), ss)
 	}
-	if want := summaryTags(v, iface); !maps.Equal(ss[0].Tags, want) {
-		return nil, fmt.Errorf("summary tags %v, want %v", ss[0].Tags, want)
+	byDir := map[string]map[string]int64{}
+	for _, s := range ss {
+		dir := s.Tags[tagDirection]
+		if want := summaryTags(v, iface, dir); !maps.Equal(s.Tags, want) {
+			return nil, fmt.Errorf("summary tags %v, want %v", s.Tags, want)
+		}
+		f, err := s.fields()
+		if err != nil {
+			return nil, err
+		}
+		byDir[dir] = f
 	}
-	return ss[0].fields()
-}
-
-// summaryPoints succeeds once xdp_udp_ports_interface has n points.
-func (db *influxDB) summaryPoints(n int64) error {
-	ss, err := db.query(`SELECT count(packets) AS n FROM xdp_udp_ports_interface`)
-	if err != nil {
-		return err
-	}
-	if len(ss) == 0 {
-		return fmt.Errorf("no points yet")
-	}
-	f, err := ss[0].fields()
-	if err != nil {
-		return err
-	}
-	if f["n"] < n {
-		return fmt.Errorf("%d points, want %d", f["n"], n)
-	}
-	return nil
+	return byDir, nil
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -249,12 +250,12 @@ func checkInfluxQL(t *testing.T, ns, dir string, blocks map[string]string, l *le
 	t.Helper()
 	r := newInfluxQLRunner(t, ns, dir, blocks[blockInfluxQLRun])
 	want := map[portKey]counter{}
-	for _, k := range ports(l.total, roleDestination) {
+	for _, k := range ports(l.total, "", roleDestination) {
 		want[k] = l.total[k]
 	}
 
-	// Totals: exact packets and bytes per port, restarts and first bursts
-	// included.
+	// Totals: exact packets and bytes per direction and port, restarts and
+	// first bursts included.
 	got := map[portKey]counter{}
 	for _, tb := range r.run(t, blockInfluxQLTotals, blocks[blockInfluxQLTotals]) {
 		p, errP := tb.num(0, "packets")
@@ -262,7 +263,7 @@ func checkInfluxQL(t *testing.T, ns, dir string, blocks map[string]string, l *le
 		if len(tb.Rows) != 1 || errP != nil || errB != nil {
 			t.Fatalf("totals: series %+v, want one row with packets and bytes", tb)
 		}
-		got[portKey{l.iface, roleDestination, tb.Tags[tagPort]}] = counter{int64(p), int64(b)}
+		got[portKey{l.iface, tb.Tags[tagDirection], roleDestination, tb.Tags[tagPort]}] = counter{int64(p), int64(b)}
 	}
 	if !equalPorts(got, want) {
 		t.Errorf("README query %s:\n%s", blockInfluxQLTotals, diffPorts(got, want))
@@ -282,15 +283,16 @@ func checkInfluxQL(t *testing.T, ns, dir string, blocks map[string]string, l *le
 			sum[0] += pps * 10
 			sum[1] += bps * 10 / 8
 		}
-		got[portKey{l.iface, roleDestination, tb.Tags[tagPort]}] = counter{round(t, sum[0]), round(t, sum[1])}
+		got[portKey{l.iface, tb.Tags[tagDirection], roleDestination, tb.Tags[tagPort]}] = counter{round(t, sum[0]), round(t, sum[1])}
 	}
 	if !equalPorts(got, want) {
 		t.Errorf("README query %s: pps × 10 and bps × 10 / 8 summed over the buckets are not the totals:\n%s",
 			blockInfluxQLRates, diffPorts(got, want))
 	}
 
-	// Top 10: the ten ports with the most bytes, most first, exact.
-	top := topBytes(l.total, roleDestination, 10)
+	// Top 10: the ten ports that received the most bytes, most first,
+	// exact.
+	top := topBytes(l.total, dirIngress, roleDestination, 10)
 	var wantTop, gotTop []string
 	for _, k := range top {
 		wantTop = append(wantTop, fmt.Sprintf("%s=%d", k.port, l.total[k].bytes))
@@ -310,22 +312,30 @@ func checkInfluxQL(t *testing.T, ns, dir string, blocks map[string]string, l *le
 		t.Errorf("README query %s: got %v, want %v", blockInfluxQLTop10, gotTop, wantTop)
 	}
 
-	// The interface summary: exact by class (other at least what was sent),
-	// packets the sum of the classes.
+	// The interface summary per direction: exact by class (other at least
+	// what was sent), packets the sum of the classes.
 	tbs = r.run(t, blockInfluxQLSummary, blocks[blockInfluxQLSummary])
-	if len(tbs) != 1 || len(tbs[0].Rows) != 1 || tbs[0].Tags[tagInterface] != l.iface {
-		t.Fatalf("summary: %+v, want one row for interface %s", tbs, l.iface)
-	}
-	f := map[string]int64{}
-	for _, c := range tbs[0].Columns[1:] {
-		v, err := tbs[0].num(0, c)
-		if err != nil {
-			t.Fatal(err)
+	var dirs []string
+	for _, tb := range tbs {
+		dir := tb.Tags[tagDirection]
+		dirs = append(dirs, dir)
+		if len(tb.Rows) != 1 || tb.Tags[tagInterface] != l.iface {
+			t.Fatalf("summary: %+v, want one row for interface %s", tb, l.iface)
 		}
-		f[c] = int64(v)
+		f := map[string]int64{}
+		for _, c := range tb.Columns[1:] {
+			v, err := tb.num(0, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f[c] = int64(v)
+		}
+		if err := checkSummaryFields(f, l.totalSummary[dir]); err != nil {
+			t.Errorf("README query %s, %s: %v", blockInfluxQLSummary, dir, err)
+		}
 	}
-	if err := checkSummaryFields(f, l.totalSummary); err != nil {
-		t.Errorf("README query %s: %v", blockInfluxQLSummary, err)
+	if slices.Sort(dirs); !slices.Equal(dirs, []string{dirEgress, dirIngress}) {
+		t.Errorf("README query %s: directions %v, want egress and ingress", blockInfluxQLSummary, dirs)
 	}
 }
 

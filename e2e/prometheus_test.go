@@ -45,7 +45,7 @@ const (
 // <measurement>_<field>); Prometheus adds job and instance.
 var (
 	promPortMetrics    = []string{"xdp_udp_ports_bytes", "xdp_udp_ports_packets"}
-	promPortLabels     = slices.Sorted(slices.Values([]string{"__name__", "instance", "job", tagInterface, tagPort, tagRole}))
+	promPortLabels     = slices.Sorted(slices.Values([]string{"__name__", "instance", "job", tagDirection, tagInterface, tagPort, tagRole}))
 	promSummaryMetrics = func() []string {
 		var names []string
 		for _, f := range summaryFields {
@@ -76,15 +76,15 @@ func (s *promServer) waitReady(t *testing.T) {
 	waitHTTP(t, s.proc, s.client, promURL+"/-/ready", http.StatusOK)
 }
 
-// scraping succeeds once Prometheus has a sample of the summary: its
-// scrapes start some seconds after it is ready (target discovery).
+// scraping succeeds once Prometheus has tried to scrape Telegraf (up is
+// there, 0 while Telegraf is not listening yet).
 func (s *promServer) scraping() error {
-	ss, err := s.query(`xdp_udp_ports_interface_packets`, time.Now())
+	ss, err := s.query(`up{job="telegraf"}`, time.Now())
 	if err != nil {
 		return err
 	}
 	if len(ss) == 0 {
-		return fmt.Errorf("no sample yet")
+		return fmt.Errorf("no scrape yet")
 	}
 	return nil
 }
@@ -194,11 +194,20 @@ func checkPrometheus(t *testing.T, s *promServer, v variant, blocks map[string]s
 	wantNames := slices.Concat(promPortMetrics, promSummaryMetrics)
 	slices.Sort(wantNames)
 
-	// The type of every series: counter with the README's metric_types;
-	// without, what the variant gets by itself.
-	for _, c := range []struct{ url, want string }{
-		{metricsURL, "counter"},
-		{"http://" + untypedListen + "/metrics", v.wantType},
+	// The type of every series: with the README's metric_types counter,
+	// attached a gauge; without, what the variant gets by itself.
+	readmeType := func(name string) string {
+		if name == "xdp_udp_ports_interface_attached" {
+			return "gauge"
+		}
+		return "counter"
+	}
+	for _, c := range []struct {
+		url  string
+		want func(name string) string
+	}{
+		{metricsURL, readmeType},
+		{"http://" + untypedListen + "/metrics", func(string) string { return v.wantType }},
 	} {
 		types, page, err := metricTypes(s.client, c.url)
 		if err != nil {
@@ -208,8 +217,8 @@ func checkPrometheus(t *testing.T, s *promServer, v variant, blocks map[string]s
 			t.Errorf("%s: metrics %v, want %v", c.url, got, wantNames)
 		}
 		for name, typ := range types {
-			if typ != c.want {
-				t.Errorf("%s: %s has type %s, want %s", c.url, name, typ, c.want)
+			if want := c.want(name); typ != want {
+				t.Errorf("%s: %s has type %s, want %s", c.url, name, typ, want)
 			}
 		}
 		if c.url == metricsURL {
@@ -243,13 +252,13 @@ func checkPrometheus(t *testing.T, s *promServer, v variant, blocks map[string]s
 	at := time.Now()
 	s.checkLeadingZeros(t, v, l, at)
 	ppsWindow, n5m := s.window(t, blocks[blockPromQLPPS], at)
-	want := map[string]counter{}
-	for _, k := range ports(l.total, roleDestination) {
-		want[k.port] = l.total[k]
+	want := map[portKey]counter{}
+	for _, k := range ports(l.total, "", roleDestination) {
+		want[k] = l.total[k]
 	}
 
-	// Packets and bits per second per port: × the window, the packets and
-	// bytes sent, up to rate()'s extrapolation.
+	// Packets and bits per second per direction and port: × the window,
+	// the packets and bytes sent, up to rate()'s extrapolation.
 	for _, c := range []struct {
 		block string
 		unit  func(counter) int64
@@ -259,32 +268,36 @@ func checkPrometheus(t *testing.T, s *promServer, v variant, blocks map[string]s
 		{blockPromQLBPS, func(c counter) int64 { return c.bytes }, ppsWindow / 8},
 	} {
 		got := s.byPort(t, c.block, blocks[c.block], at)
-		if !slices.Equal(slices.Sorted(maps.Keys(got)), slices.Sorted(maps.Keys(want))) {
-			t.Errorf("README query %s: ports %v, want %v", c.block, slices.Sorted(maps.Keys(got)), slices.Sorted(maps.Keys(want)))
+		if g, w := slices.SortedFunc(maps.Keys(got), comparePortKeys), slices.SortedFunc(maps.Keys(want), comparePortKeys); !slices.Equal(g, w) {
+			t.Errorf("README query %s: series %v, want %v", c.block, g, w)
 		}
-		for port, w := range want {
-			if err := checkExtrapolated(got[port]*c.scale, c.unit(w), n5m[port]); err != nil {
-				t.Errorf("README query %s, port %s: %v", c.block, port, err)
+		for k, w := range want {
+			if err := checkExtrapolated(got[k]*c.scale, c.unit(w), n5m[k]); err != nil {
+				t.Errorf("README query %s, %s port %s: %v", c.block, k.dir, k.port, err)
 			}
 		}
 	}
 
-	// Top 10 by bytes: the ten ports that had the most, each up to
-	// increase()'s extrapolation.
+	// Top 10 by bytes received: the ten ports that had the most, each up
+	// to increase()'s extrapolation.
 	_, n1h := s.window(t, blocks[blockPromQLTop10], at)
 	got := s.byPort(t, blockPromQLTop10, blocks[blockPromQLTop10], at)
-	var wantTop []string
-	for _, k := range topBytes(l.total, roleDestination, 10) {
-		wantTop = append(wantTop, k.port)
-		if err := checkExtrapolated(got[k.port], l.total[k].bytes, n1h[k.port]); err != nil {
+	var wantTop []portKey
+	for _, k := range topBytes(l.total, dirIngress, roleDestination, 10) {
+		wantTop = append(wantTop, k)
+		if err := checkExtrapolated(got[k], l.total[k].bytes, n1h[k]); err != nil {
 			t.Errorf("README query %s, port %s: %v", blockPromQLTop10, k.port, err)
 		}
 	}
 	gotTop := slices.Collect(maps.Keys(got))
-	slices.SortFunc(gotTop, func(a, b string) int { return cmp.Compare(got[b], got[a]) })
+	slices.SortFunc(gotTop, func(a, b portKey) int { return cmp.Compare(got[b], got[a]) })
 	if !slices.Equal(gotTop, wantTop) {
 		t.Errorf("README query %s: ports %v (by value), want %v", blockPromQLTop10, gotTop, wantTop)
 	}
+}
+
+func comparePortKeys(a, b portKey) int {
+	return cmp.Or(strings.Compare(a.dir, b.dir), strings.Compare(a.role, b.role), strings.Compare(a.port, b.port))
 }
 
 // ports reads the newest sample of every xdp_udp_ports series.
@@ -310,42 +323,63 @@ func (s *promServer) ports(at time.Time) (map[portKey]counter, error) {
 	return got, nil
 }
 
-// checkSummary checks the newest xdp_udp_ports_interface samples: the
-// variant's labels, the counts of this plugin process, the invariant.
+// checkSummary checks the newest xdp_udp_ports_interface samples of each
+// direction: the variant's labels, the counts of this plugin process, the
+// invariant.
 func (s *promServer) checkSummary(v variant, l *ledger) error {
 	ss, err := s.query(`{__name__=~"xdp_udp_ports_interface_.*"}`, time.Now())
 	if err != nil {
 		return err
 	}
-	f := map[string]int64{}
-	want := summaryTags(v, l.iface)
+	byDir := map[string]map[string]int64{}
 	for _, se := range ss {
 		name := strings.TrimPrefix(se.labels["__name__"], "xdp_udp_ports_interface_")
 		tags := maps.Clone(se.labels)
 		for _, k := range []string{"__name__", "job", "instance"} {
 			delete(tags, k)
 		}
-		if !maps.Equal(tags, want) {
+		dir := tags[tagDirection]
+		if want := summaryTags(v, l.iface, dir); !maps.Equal(tags, want) {
 			return fmt.Errorf("series %v: want labels %v", se.labels, want)
 		}
-		f[name] = int64(se.points[0].v)
+		if byDir[dir] == nil {
+			byDir[dir] = map[string]int64{}
+		}
+		byDir[dir][name] = int64(se.points[0].v)
 	}
-	if len(f) != len(summaryFields) {
-		return fmt.Errorf("summary metrics %v, want the %d of %v", f, len(summaryFields), summaryFields)
+	if len(byDir) != len(directions) {
+		return fmt.Errorf("summary of directions %v, want %v", slices.Sorted(maps.Keys(byDir)), directions)
 	}
-	return checkSummaryFields(f, l.runSummary)
+	for _, dir := range directions {
+		f := byDir[dir]
+		if len(f) != len(summaryFields) {
+			return fmt.Errorf("%s summary metrics %v, want the %d of %v", dir, f, len(summaryFields), summaryFields)
+		}
+		if err := checkSummaryFields(f, l.runSummary[dir]); err != nil {
+			return fmt.Errorf("%s: %w", dir, err)
+		}
+	}
+	return nil
 }
 
-// checkLeadingZeros checks that every per-port series begins with a 0
-// sample (so increase() sees its first packets) and, after a restart of
-// the plugin, that the restarted series went back to 0 before counting on.
+// checkLeadingZeros checks that every per-port series and the summary of
+// each direction begin with a 0 sample (so increase() sees the first
+// packets) and, after a restart of the plugin, that the restarted series
+// went back to 0 before counting on.
 func (s *promServer) checkLeadingZeros(t *testing.T, v variant, l *ledger, at time.Time) {
 	t.Helper()
 	ss, err := s.query(`xdp_udp_ports_packets[1h]`, at)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, se := range ss {
+	sums, err := s.query(`xdp_udp_ports_interface_packets[1h]`, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sums) != len(directions) {
+		t.Errorf("xdp_udp_ports_interface_packets: %d series, want one per direction", len(sums))
+	}
+	for _, se := range append(ss, sums...) {
 		k := portKeyOf(se.labels)
 		if len(se.points) == 0 || se.points[0].v != 0 {
 			var pts []string
@@ -362,7 +396,11 @@ func (s *promServer) checkLeadingZeros(t *testing.T, v variant, l *ledger, at ti
 			}
 		}
 		wantResets := 0
-		if v.execd && l.last[k] != l.total[k] { // counted before and after the restart
+		switch {
+		case !v.execd: // no restart
+		case se.labels["__name__"] == "xdp_udp_ports_interface_packets":
+			wantResets = 1 // the summary goes on in the new process, from 0
+		case l.last[k] != l.total[k]: // counted before and after the restart
 			wantResets = 1
 		}
 		if resets != wantResets {
@@ -375,7 +413,7 @@ var rangeRE = regexp.MustCompile(`\[(\d+)([smh])\]`)
 
 // window returns the range of a README query in seconds and the number
 // of samples of each destination port's series in it.
-func (s *promServer) window(t *testing.T, query string, at time.Time) (float64, map[string]int) {
+func (s *promServer) window(t *testing.T, query string, at time.Time) (float64, map[portKey]int) {
 	t.Helper()
 	m := rangeRE.FindStringSubmatch(query)
 	if m == nil {
@@ -388,28 +426,35 @@ func (s *promServer) window(t *testing.T, query string, at time.Time) (float64, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	counts := map[string]int{}
+	counts := map[portKey]int{}
 	for _, se := range ss {
-		counts[se.labels[tagPort]] = int(se.points[0].v)
+		counts[portKeyOf(se.labels)] = int(se.points[0].v)
 	}
 	return secs, counts
 }
 
-// byPort runs a README query whose result is one value per port.
-func (s *promServer) byPort(t *testing.T, name, query string, at time.Time) map[string]float64 {
+// byPort runs a README query on destination ports whose result is one
+// value per direction and port, or per port of ingress (only a port
+// label).
+func (s *promServer) byPort(t *testing.T, name, query string, at time.Time) map[portKey]float64 {
 	t.Helper()
 	ss, err := s.query(query, at)
 	if err != nil {
 		t.Fatalf("README query %s: %v", name, err)
 	}
-	got := map[string]float64{}
+	got := map[portKey]float64{}
 	var out strings.Builder
 	for _, se := range ss {
-		if len(se.labels) != 1 || se.labels[tagPort] == "" {
-			t.Fatalf("README query %s: series %v, want only a port label", name, se.labels)
+		dir, hasDir := se.labels[tagDirection]
+		if !hasDir {
+			dir = dirIngress
 		}
-		got[se.labels[tagPort]] = se.points[0].v
-		fmt.Fprintf(&out, "  port %s: %g\n", se.labels[tagPort], se.points[0].v)
+		if se.labels[tagPort] == "" || len(se.labels) != map[bool]int{false: 1, true: 2}[hasDir] {
+			t.Fatalf("README query %s: series %v, want a port label and perhaps direction, no other", name, se.labels)
+		}
+		k := portKey{readmeInterface, dir, roleDestination, se.labels[tagPort]}
+		got[k] = se.points[0].v
+		fmt.Fprintf(&out, "  %s port %s: %g\n", dir, k.port, se.points[0].v)
 	}
 	t.Logf("README query %s:\n%s%s", name, query, out.String())
 	return got

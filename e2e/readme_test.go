@@ -19,6 +19,7 @@ const (
 	blockInfluxQLRates   = "influxql-rates"   // pps and bps per port in 10 s buckets
 	blockInfluxQLTop10   = "influxql-top10"   // top 10 ports by bytes
 	blockInfluxQLSummary = "influxql-summary" // the interface summary by class
+	blockTelegrafExecd   = "telegraf-execd"   // the execd snippet for telegraf.d
 	blockTelegrafProm    = "telegraf-prometheus"
 	blockPromScrape      = "prometheus-scrape"
 	blockPromQLPPS       = "promql-pps"
@@ -28,7 +29,7 @@ const (
 
 var testedBlocks = []string{
 	blockInfluxQLRun, blockInfluxQLTotals, blockInfluxQLRates, blockInfluxQLTop10, blockInfluxQLSummary,
-	blockTelegrafProm, blockPromScrape, blockPromQLPPS, blockPromQLBPS, blockPromQLTop10,
+	blockTelegrafExecd, blockTelegrafProm, blockPromScrape, blockPromQLPPS, blockPromQLBPS, blockPromQLTop10,
 }
 
 var (
@@ -44,9 +45,9 @@ type readmeBlock struct {
 	lang, text string
 }
 
-// parseREADME returns the marked blocks by name, and the languages of the
-// fenced blocks that have no marker.
-func parseREADME(t *testing.T) (marked map[string]readmeBlock, unmarked []string) {
+// parseREADME returns the marked blocks by name, and the fenced blocks
+// that have no marker.
+func parseREADME(t *testing.T) (marked map[string]readmeBlock, unmarked []readmeBlock) {
 	t.Helper()
 	raw, err := os.ReadFile("../README.md")
 	if err != nil {
@@ -74,7 +75,7 @@ func parseREADME(t *testing.T) (marked map[string]readmeBlock, unmarked []string
 		b := readmeBlock{lang: m[1], text: strings.Join(body, "\n") + "\n"}
 		switch {
 		case name == "":
-			unmarked = append(unmarked, b.lang)
+			unmarked = append(unmarked, b)
 		case marked[name] != readmeBlock{}:
 			t.Fatalf("README.md: two blocks marked %q", name)
 		default:
@@ -105,9 +106,9 @@ func readme(t *testing.T) map[string]string {
 // or a marker the test does not know, fails.
 func TestREADMEQueriesTested(t *testing.T) {
 	marked, unmarked := parseREADME(t)
-	for _, lang := range unmarked {
-		if slices.Contains(queryLanguages, lang) {
-			t.Errorf("README.md has a %s block without an <!-- e2e: NAME --> marker: the end-to-end test must run it", lang)
+	for _, b := range unmarked {
+		if slices.Contains(queryLanguages, b.lang) {
+			t.Errorf("README.md has a %s block without an <!-- e2e: NAME --> marker: the end-to-end test must run it:\n%s", b.lang, b.text)
 		}
 	}
 	for name := range marked {
@@ -131,4 +132,51 @@ func replaceOnce(t *testing.T, block, old, new string) string {
 		t.Fatalf("README block has %d occurrences of %q, want 1:\n%s", n, old, block)
 	}
 	return strings.Replace(block, old, new, 1)
+}
+
+// TestExecdSnippet makes sure that the execd configuration the end-to-end
+// test runs is the one users get: the README's marked snippet is the
+// packaged xdp_udp_ports.telegraf.conf (from its [[inputs.execd]] on, with
+// the package's /usr/bin), and every other [[inputs.execd]] table the
+// README prints has the same settings (comments aside).
+func TestExecdSnippet(t *testing.T) {
+	marked, unmarked := parseREADME(t)
+	snippet := marked[blockTelegrafExecd].text
+	if snippet == "" {
+		t.Fatalf("README.md has no block marked <!-- e2e: %s -->", blockTelegrafExecd)
+	}
+	raw, err := os.ReadFile("../packaging/xdp_udp_ports.telegraf.conf.in")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkg := strings.ReplaceAll(string(raw), "@BINDIR@", "/usr/bin")
+	i := strings.Index(pkg, "[[inputs.execd]]")
+	if i < 0 {
+		t.Fatalf("packaging/xdp_udp_ports.telegraf.conf.in has no [[inputs.execd]]")
+	}
+	if pkg[i:] != snippet {
+		t.Errorf("README.md's %s block differs from the packaged snippet (packaging/xdp_udp_ports.telegraf.conf.in, @BINDIR@ = /usr/bin):\nREADME:\n%s\npackaged:\n%s", blockTelegrafExecd, snippet, pkg[i:])
+	}
+	n := 0
+	for _, b := range unmarked {
+		if b.lang != "toml" || !strings.Contains(b.text, "[[inputs.execd]]") {
+			continue
+		}
+		n++
+		if got, want := settings(b.text), settings(snippet); !slices.Equal(got, want) {
+			t.Errorf("README.md prints an [[inputs.execd]] table other than the tested snippet:\n%s\nwant the settings of\n%s", b.text, snippet)
+		}
+	}
+	t.Logf("the tested snippet, and %d more [[inputs.execd]] tables in the README with its settings", n)
+}
+
+// settings are the lines of a TOML block without comments and blank lines.
+func settings(block string) []string {
+	var out []string
+	for _, line := range strings.Split(block, "\n") {
+		if l := strings.TrimSpace(line); l != "" && !strings.HasPrefix(l, "#") {
+			out = append(out, l)
+		}
+	}
+	return out
 }
