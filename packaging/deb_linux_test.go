@@ -15,6 +15,7 @@ import (
 	"github.com/influxdata/telegraf"
 
 	"github.com/xdp-udp-ports/xdp_udp_ports/internal/testnet"
+	"github.com/xdp-udp-ports/xdp_udp_ports/internal/testproc"
 )
 
 // TestDebInstall installs the .deb on this machine, as an admin would, and
@@ -267,7 +268,7 @@ func runInstalled(t *testing.T, m *machine) {
 	if strings.Count(string(conf), lo) != 1 {
 		t.Fatalf("%s has no line %q to point at the veth:\n%s", confFile, strings.TrimSpace(lo), conf)
 	}
-	cfg := filepath.Join(publicDir(t), "xdp_udp_ports.conf")
+	cfg := filepath.Join(testproc.PublicDir(t), "xdp_udp_ports.conf")
 	body := strings.Replace(string(conf), lo, fmt.Sprintf("\n  interfaces = [%q]\n", p.ReceiverIf), 1)
 	if err := os.WriteFile(cfg, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
@@ -275,14 +276,14 @@ func runInstalled(t *testing.T, m *machine) {
 	args := slices.Clone(cmdline)
 	args[slices.Index(args, "-config")+1] = cfg
 
-	pr := startProc(t, testnet.Command(p.Receiver, "setpriv", asUser(uid, gid, args...)...))
-	pr.gatherUntil(t, 10*time.Second, func(m telegraf.Metric) bool {
+	pr := testproc.Start(t, testnet.Command(p.Receiver, "setpriv", asUser(uid, gid, args...)...))
+	pr.GatherUntil(t, 10*time.Second, func(m telegraf.Metric) bool {
 		iface, _ := m.GetTag("interface")
 		return m.Name() == "xdp_udp_ports_interface" && iface == p.ReceiverIf
 	})
-	if c := procCreds(t, pr.cmd.Process.Pid); c.uid != uid || c.capEff != wantCapMask || c.capAmb != 0 || c.capInh != 0 {
+	if c := testproc.ReadCreds(t, pr.Cmd.Process.Pid); c.UID != uid || c.CapEff != wantCapMask || c.CapAmb != 0 || c.CapInh != 0 {
 		t.Fatalf("binary runs as uid %s with CapEff %#x CapAmb %#x CapInh %#x, want uid %s with CapEff %#x from the file only",
-			c.uid, c.capEff, c.capAmb, c.capInh, uid, wantCapMask)
+			c.UID, c.CapEff, c.CapAmb, c.CapInh, uid, wantCapMask)
 	}
 
 	p.MustSend(t,
@@ -298,7 +299,7 @@ func runInstalled(t *testing.T, m *machine) {
 		{"5353", 19, 13*testnet.FrameLen(p.ReceiverV4, 40) + 6*testnet.FrameLen(p.ReceiverV6, 40)},
 		{"123", 5, 5 * testnet.FrameLen(p.ReceiverV4, 48)},
 	} {
-		got := pr.gatherUntil(t, 10*time.Second, func(m telegraf.Metric) bool {
+		got := pr.GatherUntil(t, 10*time.Second, func(m telegraf.Metric) bool {
 			iface, _ := m.GetTag("interface")
 			port, _ := m.GetTag("port")
 			role, _ := m.GetTag("port_role")
@@ -311,9 +312,9 @@ func runInstalled(t *testing.T, m *machine) {
 		}
 	}
 
-	pr.stdin.Close()
-	if code := pr.exit(t, 5*time.Second); code != 0 {
-		t.Fatalf("exit code %d after stdin closed; stderr:\n%s", code, pr.stderr)
+	pr.Stdin.Close()
+	if code := pr.Exit(t, 5*time.Second); code != 0 {
+		t.Fatalf("exit code %d after stdin closed; stderr:\n%s", code, pr.Stderr)
 	}
 	testnet.RequireNoXDP(t, p.Receiver, p.ReceiverIf)
 }

@@ -18,6 +18,7 @@ import (
 	_ "github.com/influxdata/telegraf/plugins/parsers/influx" // data_format = "influx"
 
 	"github.com/xdp-udp-ports/xdp_udp_ports/internal/testnet"
+	"github.com/xdp-udp-ports/xdp_udp_ports/internal/testproc"
 )
 
 // The layout both packages install (README "Install").
@@ -44,8 +45,12 @@ var pkgFiles = []string{
 	manPage,
 }
 
-// wantCaps are the file capabilities of the installed binary, sorted.
-var wantCaps = []string{"cap_bpf", "cap_net_admin", "cap_perfmon"}
+// wantCaps are the file capabilities of the installed binary, sorted, and
+// wantCapMask the effective set it runs with.
+var (
+	wantCaps    = []string{"cap_bpf", "cap_net_admin", "cap_perfmon"}
+	wantCapMask = testproc.CapMask(testproc.CapBPF, testproc.CapNetAdmin, testproc.CapPerfmon)
+)
 
 // repoRoot is the top of the repository (go test runs in packaging/).
 const repoRoot = ".."
@@ -171,19 +176,4 @@ func requireGone(t *testing.T, paths ...string) {
 			t.Errorf("%s left behind (%v)", p, err)
 		}
 	}
-}
-
-// publicDir makes a directory any user may enter and read (t.TempDir is
-// 0700) and removes it at cleanup.
-func publicDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "xdp_udp_ports-pkg")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return dir
 }

@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +16,7 @@ import (
 	"github.com/influxdata/telegraf"
 
 	"github.com/xdp-udp-ports/xdp_udp_ports/internal/testnet"
+	"github.com/xdp-udp-ports/xdp_udp_ports/internal/testproc"
 )
 
 // Least privilege (README "Running without root"): the binary runs as an
@@ -28,26 +28,13 @@ import (
 // nobody is the unprivileged uid and gid the binary runs as.
 const nobody = "65534"
 
-// Capability numbers (linux/capability.h) and setpriv's names for them.
-const (
-	capNetAdmin = 12
-	capSysAdmin = 21
-	capPerfmon  = 38
-	capBPF      = 39
-)
-
-var capNames = map[int]string{capNetAdmin: "net_admin", capSysAdmin: "sys_admin", capPerfmon: "perfmon", capBPF: "bpf"}
+// setpriv's names for the capabilities.
+var capNames = map[int]string{
+	testproc.CapNetAdmin: "net_admin", testproc.CapSysAdmin: "sys_admin", testproc.CapPerfmon: "perfmon", testproc.CapBPF: "bpf",
+}
 
 // neededCaps are the capabilities the README documents.
-var neededCaps = []int{capBPF, capNetAdmin, capPerfmon}
-
-func capMask(caps []int) uint64 {
-	var m uint64
-	for _, c := range caps {
-		m |= 1 << c
-	}
-	return m
-}
+var neededCaps = []int{testproc.CapBPF, testproc.CapNetAdmin, testproc.CapPerfmon}
 
 // setprivArgs runs a command as nobody (no supplementary groups) whose
 // capabilities are exactly caps: inheritable, ambient and bounding sets are
@@ -60,21 +47,6 @@ func setprivArgs(caps []int) []string {
 	}
 	return []string{"--reuid=" + nobody, "--regid=" + nobody, "--clear-groups",
 		"--inh-caps=" + set, "--ambient-caps=" + set, "--bounding-set=" + set}
-}
-
-// publicDir makes a directory that nobody may enter and read (the test's
-// own temporary directories are 0700) and removes it at cleanup.
-func publicDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "xdp_udp_ports-caps")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return dir
 }
 
 // copyFile copies src to dst with mode perm (not subject to the umask).
@@ -108,7 +80,7 @@ func copyFile(t *testing.T, src, dst string, perm os.FileMode) string {
 func setFileCaps(t *testing.T, path string, caps []int) {
 	t.Helper()
 	const vfsCapRevision2, vfsCapFlagsEffective = 0x02000000, 0x1
-	m := capMask(caps)
+	m := testproc.CapMask(caps...)
 	var attr [20]byte // magic_etc, then {permitted, inheritable} for caps 0-31 and 32-63
 	binary.LittleEndian.PutUint32(attr[0:], vfsCapRevision2|vfsCapFlagsEffective)
 	binary.LittleEndian.PutUint32(attr[4:], uint32(m))
@@ -123,28 +95,6 @@ func setFileCaps(t *testing.T, path string, caps []int) {
 	if st.Flags&unix.ST_NOSUID != 0 {
 		testnet.SkipOrFail(t, "%s is on a nosuid mount, where file capabilities are ignored; set TMPDIR elsewhere", path)
 	}
-}
-
-
-// procCreds returns the real uid and the effective capabilities of pid.
-func procCreds(t *testing.T, pid int) (uid string, capEff uint64) {
-	t.Helper()
-	status, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(status), "\n") {
-		k, v, _ := strings.Cut(line, ":")
-		switch f := strings.Fields(v); k {
-		case "Uid":
-			uid = f[0]
-		case "CapEff":
-			if capEff, err = strconv.ParseUint(f[0], 16, 64); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	return uid, capEff
 }
 
 // missingCaps returns the list the binary names in "missing capabilities
@@ -163,10 +113,10 @@ func TestBinaryUnprivileged(t *testing.T) {
 	if _, err := exec.LookPath("setpriv"); err != nil {
 		testnet.SkipOrFail(t, "needs util-linux's setpriv: %v", err)
 	}
-	dir := publicDir(t)
+	dir := testproc.PublicDir(t)
 	bin := copyFile(t, binPath, filepath.Join(dir, "xdp_udp_ports"), 0o755)
 	cfg := copyFile(t, pluginConfig(t, p.ReceiverIf), filepath.Join(dir, "plugin.conf"), 0o644)
-	run := func(t *testing.T, setpriv []string, bin string) *proc {
+	run := func(t *testing.T, setpriv []string, bin string) *testproc.Proc {
 		args := slices.Concat(setpriv, []string{bin, "-config", cfg, "-poll_interval", "100ms"})
 		return startProc(t, testnet.Command(p.Receiver, "setpriv", args...))
 	}
@@ -175,22 +125,22 @@ func TestBinaryUnprivileged(t *testing.T) {
 	// wantCaps, attaches, counts exactly and detaches when stdin closes.
 	counts := func(t *testing.T, setpriv []string, bin string, wantCaps []int) {
 		pr := run(t, setpriv, bin)
-		pr.waitFor(t, 5*time.Second, func(m telegraf.Metric) bool { return m.Name() == "xdp_udp_ports_interface" })
-		if uid, eff := procCreds(t, pr.cmd.Process.Pid); uid != nobody || eff != capMask(wantCaps) {
-			t.Fatalf("binary runs as uid %s with CapEff %#x, want uid %s with %#x", uid, eff, nobody, capMask(wantCaps))
+		pr.WaitFor(t, 5*time.Second, func(m telegraf.Metric) bool { return m.Name() == "xdp_udp_ports_interface" })
+		if c := testproc.ReadCreds(t, pr.Cmd.Process.Pid); c.UID != nobody || c.CapEff != testproc.CapMask(wantCaps...) {
+			t.Fatalf("binary runs as uid %s with CapEff %#x, want uid %s with %#x", c.UID, c.CapEff, nobody, testproc.CapMask(wantCaps...))
 		}
 		p.MustSend(t,
 			testnet.Datagrams{Dst: p.ReceiverV4, Port: 5353, Count: 7, Payload: 30},
 			testnet.Datagrams{Dst: p.ReceiverV6, Port: 5353, Count: 4, Payload: 30},
 		)
-		m := pr.waitFor(t, 5*time.Second, portIs("5353", 11))
+		m := pr.WaitFor(t, 5*time.Second, portIs("5353", 11))
 		wantBytes := int64(7*testnet.FrameLen(p.ReceiverV4, 30) + 4*testnet.FrameLen(p.ReceiverV6, 30))
 		if b, _ := m.GetField("bytes"); b != wantBytes {
 			t.Errorf("port 5353 bytes %v, want %d", b, wantBytes)
 		}
-		pr.stdin.Close()
-		if code := pr.exit(t, 2*time.Second); code != 0 {
-			t.Fatalf("exit code %d after stdin closed; stderr:\n%s", code, pr.stderr)
+		pr.Stdin.Close()
+		if code := pr.Exit(t, 2*time.Second); code != 0 {
+			t.Fatalf("exit code %d after stdin closed; stderr:\n%s", code, pr.Stderr)
 		}
 		testnet.RequireNoneOurs(t, p.Receiver, p.ReceiverIf)
 	}
@@ -207,7 +157,7 @@ func TestBinaryUnprivileged(t *testing.T) {
 	})
 	// The kernel lets CAP_SYS_ADMIN stand for CAP_BPF and CAP_PERFMON.
 	t.Run("sys_admin", func(t *testing.T) {
-		caps := []int{capSysAdmin, capNetAdmin}
+		caps := []int{testproc.CapSysAdmin, testproc.CapNetAdmin}
 		counts(t, setprivArgs(caps), bin, caps)
 	})
 
@@ -216,15 +166,15 @@ func TestBinaryUnprivileged(t *testing.T) {
 		caps    []int
 		missing string
 	}{
-		{"without_CAP_BPF", []int{capNetAdmin, capPerfmon}, "CAP_BPF"},
-		{"without_CAP_NET_ADMIN", []int{capBPF, capPerfmon}, "CAP_NET_ADMIN"},
-		{"without_CAP_PERFMON", []int{capBPF, capNetAdmin}, "CAP_PERFMON"},
+		{"without_CAP_BPF", []int{testproc.CapNetAdmin, testproc.CapPerfmon}, "CAP_BPF"},
+		{"without_CAP_NET_ADMIN", []int{testproc.CapBPF, testproc.CapPerfmon}, "CAP_NET_ADMIN"},
+		{"without_CAP_PERFMON", []int{testproc.CapBPF, testproc.CapNetAdmin}, "CAP_PERFMON"},
 		{"without_any", nil, "CAP_BPF, CAP_NET_ADMIN, CAP_PERFMON"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			pr := run(t, setprivArgs(tc.caps), bin)
-			code := pr.exit(t, 5*time.Second)
-			stderr := pr.stderr.String()
+			code := pr.Exit(t, 5*time.Second)
+			stderr := pr.Stderr.String()
 			if code != 1 || missingCaps(stderr) != tc.missing {
 				t.Fatalf("exit code %d, missing capabilities %q; want exit 1 naming exactly %q; stderr:\n%s",
 					code, missingCaps(stderr), tc.missing, stderr)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/xdp-udp-ports/xdp_udp_ports/internal/testnet"
+	"github.com/xdp-udp-ports/xdp_udp_ports/internal/testproc"
 )
 
 // runBinary runs the binary to its end (stdin empty) and returns its exit
@@ -56,7 +57,7 @@ func TestHelpExitsZero(t *testing.T) {
 // The interface named does not exist: a binary that ignored the error
 // would fail to start (exit 1), never attach.
 func TestUsageErrors(t *testing.T) {
-	cfg := writeConfig(t, "[[inputs.xdp_udp_ports]]\n  interfaces = [\"xdpnone0\"]\n")
+	cfg := testproc.WriteConfig(t, "[[inputs.xdp_udp_ports]]\n  interfaces = [\"xdpnone0\"]\n")
 	for _, c := range []struct {
 		args []string
 		want string

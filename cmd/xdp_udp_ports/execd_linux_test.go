@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"os"
 	"regexp"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/xdp-udp-ports/xdp_udp_ports/internal/testnet"
+	"github.com/xdp-udp-ports/xdp_udp_ports/internal/testproc"
 )
 
 // Errors from one interface (acc.AddError), Start's error and config
@@ -21,24 +21,24 @@ func TestBinaryErrorsAreLevelMarked(t *testing.T) {
 	t.Run("one interface fails", func(t *testing.T) {
 		p := testnet.NewPair(t, testnet.Options{})
 		// veths cannot offload: the plugin reports it and goes on.
-		cfg := writeConfig(t, fmt.Sprintf("[[inputs.xdp_udp_ports]]\n  interfaces = [%q]\n  xdp_mode = \"offload\"\n", p.ReceiverIf))
+		cfg := testproc.PluginConfig(t, p.ReceiverIf, `xdp_mode = "offload"`)
 		pr := startBinary(t, p.Receiver, cfg, "-poll_interval", "100ms")
-		pr.waitStderr(t, 5*time.Second, "E! interface "+p.ReceiverIf+": attaching the xdp program at ingress in offload mode")
-		pr.stdin.Close()
-		if code := pr.exit(t, 5*time.Second); code != 0 {
-			t.Fatalf("exit code %d; stderr:\n%s", code, pr.stderr)
+		pr.WaitStderr(t, 5*time.Second, "E! interface "+p.ReceiverIf+": attaching the xdp program at ingress in offload mode")
+		pr.Stdin.Close()
+		if code := pr.Exit(t, 5*time.Second); code != 0 {
+			t.Fatalf("exit code %d; stderr:\n%s", code, pr.Stderr)
 		}
-		requireLevelMarked(t, pr.stderr.String())
+		requireLevelMarked(t, pr.Stderr.String())
 	})
 	t.Run("Start fails", func(t *testing.T) {
-		code, _, stderr := runBinary(t, "-config", writeConfig(t, "[[inputs.xdp_udp_ports]]\n  interfaces = [\"xdpnone0\"]\n"))
+		code, _, stderr := runBinary(t, "-config", testproc.WriteConfig(t, "[[inputs.xdp_udp_ports]]\n  interfaces = [\"xdpnone0\"]\n"))
 		if code != 1 || !strings.HasPrefix(stderr, `E! interfaces: no such interface "xdpnone0"`) {
 			t.Errorf("exit %d, stderr %q: want 1 and the error", code, stderr)
 		}
 		requireLevelMarked(t, stderr)
 	})
 	t.Run("bad config", func(t *testing.T) {
-		code, _, stderr := runBinary(t, "-config", writeConfig(t, "[[inputs.xdp_udp_ports]]\n  interfaces = []\n"))
+		code, _, stderr := runBinary(t, "-config", testproc.WriteConfig(t, "[[inputs.xdp_udp_ports]]\n  interfaces = []\n"))
 		if code != 1 || !strings.HasPrefix(stderr, "E! ") {
 			t.Errorf("exit %d, stderr %q: want 1 and an E! line", code, stderr)
 		}
@@ -51,26 +51,19 @@ func TestBinaryErrorsAreLevelMarked(t *testing.T) {
 func TestBinaryStdinClosedAtStart(t *testing.T) {
 	p := testnet.NewPair(t, testnet.Options{})
 	cmd := testnet.Command(p.Receiver, binPath, "-config", pluginConfig(t, p.ReceiverIf))
-	var stderr syncBuffer
-	cmd.Stderr = &stderr // stdin: /dev/null
-	done := make(chan error, 1)
-	if err := cmd.Start(); err != nil {
+	devNull, err := os.Open(os.DevNull)
+	if err != nil {
 		t.Fatal(err)
 	}
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if code := testnet.ExitCode(err); code != 0 {
-			t.Fatalf("exit code %d; stderr:\n%s", code, &stderr)
-		}
-	case <-time.After(10 * time.Second):
-		_ = cmd.Process.Kill()
-		<-done
-		t.Fatalf("still running 10s after start with stdin at EOF; stderr:\n%s", &stderr)
+	defer devNull.Close()
+	cmd.Stdin = devNull
+	pr := startProc(t, cmd)
+	if code := pr.Exit(t, 10*time.Second); code != 0 {
+		t.Fatalf("exit code %d; stderr:\n%s", code, pr.Stderr)
 	}
 	attached := "I! attached to " + p.ReceiverIf
 	stopping := "I! stdin closed; stopping\n"
-	out := stderr.String()
+	out := pr.Stderr.String()
 	if i, j := strings.Index(out, attached), strings.Index(out, stopping); i < 0 || j < i {
 		t.Errorf("stderr does not say %q, then %q:\n%s", attached, stopping, out)
 	}
@@ -122,24 +115,9 @@ func TestBinaryStopsWithStdoutBlocked(t *testing.T) {
 				p := testnet.NewPair(t, testnet.Options{})
 				_, w := fullPipe(t)
 				cmd := testnet.Command(p.Receiver, binPath, "-config", pluginConfig(t, p.ReceiverIf), "-poll_interval", "10ms")
-				stdin, err := cmd.StdinPipe()
-				if err != nil {
-					t.Fatal(err)
-				}
-				var stderr syncBuffer
-				cmd.Stdout, cmd.Stderr = w, &stderr
-				if err := cmd.Start(); err != nil {
-					t.Fatal(err)
-				}
-				done, exited := make(chan error, 1), make(chan struct{})
-				go func() { done <- cmd.Wait(); close(exited) }()
-				t.Cleanup(func() {
-					_ = cmd.Process.Kill() // normally exited already
-					<-exited
-					t.Logf("stderr:\n%s", &stderr)
-				})
-				pr := &proc{cmd: cmd, stderr: &stderr, done: done}
-				pr.waitStderr(t, 5*time.Second, "I! attached to "+p.ReceiverIf)
+				cmd.Stdout = w
+				pr := startProc(t, cmd)
+				pr.WaitStderr(t, 5*time.Second, "I! attached to "+p.ReceiverIf)
 				// 100 ports: each Gather has more metrics than the writer
 				// queues, so Gather itself waits on stdout.
 				var ds []testnet.Datagrams
@@ -150,15 +128,16 @@ func TestBinaryStopsWithStdoutBlocked(t *testing.T) {
 				time.Sleep(300 * time.Millisecond) // 30 polls
 
 				start := time.Now()
+				var err error
 				if stop == "SIGTERM" {
 					err = cmd.Process.Signal(syscall.SIGTERM)
 				} else {
-					err = stdin.Close()
+					err = pr.Stdin.Close()
 				}
 				if err != nil {
 					t.Fatal(err)
 				}
-				code := pr.exit(t, 5*time.Second)
+				code := pr.Exit(t, 5*time.Second)
 				took := time.Since(start)
 				t.Logf("exited %s after %s (limit %s)", took.Round(time.Millisecond), stop, limit)
 				if code != 0 {
@@ -168,7 +147,7 @@ func TestBinaryStopsWithStdoutBlocked(t *testing.T) {
 					t.Errorf("exited %s after %s, want within %s", took.Round(time.Millisecond), stop, limit)
 				}
 				testnet.RequireNoneOurs(t, p.Receiver, p.ReceiverIf)
-				out := stderr.String()
+				out := pr.Stderr.String()
 				why := map[string]string{"SIGTERM": "I! got SIGTERM; stopping\n", "stdin closed": "I! stdin closed; stopping\n"}[stop]
 				if !strings.Contains(out, why) {
 					t.Errorf("stderr does not say %q", why)
@@ -193,30 +172,16 @@ func TestBinaryStopsWhenStdoutCloses(t *testing.T) {
 	}
 	defer w.Close()
 	cmd := testnet.Command(p.Receiver, binPath, "-config", pluginConfig(t, p.ReceiverIf), "-poll_interval", "10ms")
-	if _, err := cmd.StdinPipe(); err != nil {
-		t.Fatal(err)
-	}
-	var stderr syncBuffer
-	cmd.Stdout, cmd.Stderr = w, &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done, exited := make(chan error, 1), make(chan struct{})
-	go func() { done <- cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill() // normally exited already
-		<-exited
-		t.Logf("stderr:\n%s", &stderr)
-	})
-	pr := &proc{cmd: cmd, stderr: &stderr, done: done}
-	pr.waitStderr(t, 5*time.Second, "I! attached to "+p.ReceiverIf)
+	cmd.Stdout = w
+	pr := startProc(t, cmd)
+	pr.WaitStderr(t, 5*time.Second, "I! attached to "+p.ReceiverIf)
 	r.Close()
-	if code := pr.exit(t, 5*time.Second); code != 0 {
+	if code := pr.Exit(t, 5*time.Second); code != 0 {
 		t.Errorf("exit code %d", code)
 	}
 	testnet.RequireNoneOurs(t, p.Receiver, p.ReceiverIf)
-	if out := stderr.String(); !strings.Contains(out, "I! writing to stdout: ") || !strings.Contains(out, "broken pipe; stopping\n") {
+	if out := pr.Stderr.String(); !strings.Contains(out, "I! writing to stdout: ") || !strings.Contains(out, "broken pipe; stopping\n") {
 		t.Errorf("stderr does not say that stdout broke")
 	}
-	requireLevelMarked(t, stderr.String())
+	requireLevelMarked(t, pr.Stderr.String())
 }

@@ -1,15 +1,15 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/influxdata/telegraf/metric"
+
+	"github.com/xdp-udp-ports/xdp_udp_ports/internal/testproc"
 )
 
 // stuckWriter never returns from Write, like stdout nobody reads.
@@ -20,17 +20,6 @@ func (w stuckWriter) Write([]byte) (int, error) { <-w.never; return 0, nil }
 type failingWriter struct{}
 
 func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("broken pipe") }
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
 
 // addAll adds n metrics from another goroutine, as Gather does, and
 // returns when all are added (queued or dropped).
@@ -47,14 +36,14 @@ func addAll(o *output, n int) <-chan struct{} {
 }
 
 func TestOutputWritesAllSorted(t *testing.T) {
-	var buf lockedBuffer
+	var buf testproc.SyncBuffer
 	o := newOutput(&buf)
 	<-addAll(o, 1000)
 	o.stopBy(time.Second)
 	if dropped, why := o.finish(); dropped != 0 {
 		t.Fatalf("dropped %d (%s)", dropped, why)
 	}
-	lines := strings.Split(strings.TrimSuffix(buf.b.String(), "\n"), "\n")
+	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
 	if len(lines) != 1000 {
 		t.Fatalf("%d lines, want 1000", len(lines))
 	}

@@ -1,20 +1,11 @@
 package cli
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-)
 
-func writeConfig(t *testing.T, body string) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "plugin.conf")
-	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
+	"github.com/xdp-udp-ports/xdp_udp_ports/internal/testproc"
+)
 
 func TestLoadConfigRejects(t *testing.T) {
 	cases := map[string]struct {
@@ -40,7 +31,7 @@ func TestLoadConfigRejects(t *testing.T) {
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			_, err := LoadConfig(writeConfig(t, tc.body))
+			_, err := LoadConfig(testproc.WriteConfig(t, tc.body))
 			if err == nil {
 				t.Fatal("accepted")
 			}
@@ -65,7 +56,7 @@ func TestLoadConfigSample(t *testing.T) {
 
 func TestLoadConfigEnv(t *testing.T) {
 	t.Setenv("XDP_TEST_IFACE", "veth9")
-	p, err := LoadConfig(writeConfig(t, "[[inputs.xdp_udp_ports]]\n  interfaces = [\"$XDP_TEST_IFACE\"]\n"))
+	p, err := LoadConfig(testproc.WriteConfig(t, "[[inputs.xdp_udp_ports]]\n  interfaces = [\"$XDP_TEST_IFACE\"]\n"))
 	if err != nil {
 		t.Fatal(err)
 	}

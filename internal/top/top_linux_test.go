@@ -11,43 +11,19 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/xdp-udp-ports/xdp_udp_ports/internal/testnet"
+	"github.com/xdp-udp-ports/xdp_udp_ports/internal/testproc"
 )
 
 // binPath is the command, built once per test binary run: the live tests
 // run `xdp_udp_ports top` as users do.
 var binPath string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "xdp_udp_ports-top")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binPath = filepath.Join(dir, "xdp_udp_ports")
-	out, err := exec.Command("go", "build", "-o", binPath, "../../cmd/xdp_udp_ports").CombinedOutput()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "building the binary: %v\n%s", err, out)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
-
-// pluginConfig is a config for iface with the given option lines.
-func pluginConfig(t *testing.T, iface string, options ...string) string {
-	body := fmt.Sprintf("[[inputs.xdp_udp_ports]]\n  interfaces = [%q]\n", iface)
-	for _, o := range options {
-		body += "  " + o + "\n"
-	}
-	return writeConfig(t, body)
-}
+func TestMain(m *testing.M) { testproc.Main(m, &binPath) }
 
 // nativeXDP counts ingress with native XDP; without it a veth is counted
 // at TC (tcx), ingress_hook = "auto".
@@ -118,24 +94,6 @@ func movingRow(lines []string, iface string, r portRow) bool {
 	return false
 }
 
-// syncBuffer is a bytes.Buffer a test reads while a process writes it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // findRows returns the line index of each row in lines, -1 where none
 // matches.
 func findRows(lines []string, iface string, rows []portRow, final bool) []int {
@@ -202,7 +160,7 @@ func TestTopPlain(t *testing.T) {
 			if named {
 				svc = servicesFile(t)
 			}
-			pt := startPiped(t, p, "-config", pluginConfig(t, p.ReceiverIf, c.options...),
+			pt := startPiped(t, p, "-config", testproc.PluginConfig(t, p.ReceiverIf, c.options...),
 				"-interval", "500ms", "-duration", "3s", "-services", svc)
 			// After the first block, the baseline reading is taken: the
 			// traffic shows as a rate in a later block.
@@ -234,29 +192,22 @@ func TestTopPlain(t *testing.T) {
 // pipedTop is `xdp_udp_ports top` run in the receiver namespace with its
 // output to pipes, as in a script or a log.
 type pipedTop struct {
-	cmd            *exec.Cmd
-	stdout, stderr syncBuffer
-	done           chan error
-	start          time.Time
+	*testproc.Proc
+	stdout testproc.SyncBuffer
+	start  time.Time
 }
 
 // startPiped starts top with args; at cleanup it is killed if still
-// running.
+// running, and its output logged.
 func startPiped(t *testing.T, p *testnet.Pair, args ...string) *pipedTop {
 	t.Helper()
-	pt := &pipedTop{cmd: testnet.Command(p.Receiver, binPath, append([]string{"top"}, args...)...), done: make(chan error, 1)}
-	pt.cmd.Stdout, pt.cmd.Stderr = &pt.stdout, &pt.stderr
+	pt := &pipedTop{}
+	// Registered first, so run last: after the process is gone.
+	t.Cleanup(func() { t.Logf("stdout of top:\n%s", &pt.stdout) })
+	cmd := testnet.Command(p.Receiver, binPath, append([]string{"top"}, args...)...)
+	cmd.Stdout = &pt.stdout
 	pt.start = time.Now()
-	if err := pt.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { pt.done <- pt.cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = pt.cmd.Process.Kill() // normally exited already
-		if err := <-pt.done; err != nil {
-			t.Logf("top: %v", err)
-		}
-	})
+	pt.Proc = testproc.Start(t, cmd)
 	return pt
 }
 
@@ -265,7 +216,7 @@ func (pt *pipedTop) waitOut(t *testing.T, timeout time.Duration, ok func(stdout 
 	t.Helper()
 	for deadline := time.Now().Add(timeout); !ok(pt.stdout.String()); time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("stdout not as awaited within %s:\n%s\nstderr:\n%s", timeout, &pt.stdout, &pt.stderr)
+			t.Fatalf("stdout not as awaited within %s:\n%s\nstderr:\n%s", timeout, &pt.stdout, pt.Stderr)
 		}
 	}
 }
@@ -273,15 +224,9 @@ func (pt *pipedTop) waitOut(t *testing.T, timeout time.Duration, ok func(stdout 
 // exit waits at most timeout for top to exit and returns its exit code.
 func (pt *pipedTop) exit(t *testing.T, timeout time.Duration) int {
 	t.Helper()
-	select {
-	case err := <-pt.done:
-		pt.done <- err // for the cleanup
-		t.Logf("ran %s; stdout:\n%s\nstderr:\n%s", time.Since(pt.start).Round(time.Millisecond), &pt.stdout, &pt.stderr)
-		return testnet.ExitCode(err)
-	case <-time.After(timeout):
-		t.Fatalf("still running after %s; stdout:\n%s\nstderr:\n%s", timeout, &pt.stdout, &pt.stderr)
-	}
-	return -1
+	code := pt.Exit(t, timeout)
+	t.Logf("ran %s", time.Since(pt.start).Round(time.Millisecond))
+	return code
 }
 
 // clean checks that the output of an exited top has no escape sequences
@@ -293,7 +238,7 @@ func (pt *pipedTop) clean(t *testing.T) (string, []string) {
 	if strings.Contains(out, "\x1b") {
 		t.Errorf("escape sequences in plain output")
 	}
-	if errOut := pt.stderr.String(); strings.Contains(errOut, "E!") || strings.Contains(errOut, "W!") {
+	if errOut := pt.Stderr.String(); strings.Contains(errOut, "E!") || strings.Contains(errOut, "W!") {
 		t.Errorf("errors on stderr:\n%s", errOut)
 	}
 	return out, strings.Split(out[:max(strings.Index(out, "xdp_udp_ports top - totals over "), 0)], "\n")
@@ -303,7 +248,7 @@ func (pt *pipedTop) clean(t *testing.T) (string, []string) {
 // default hook: tcx on a veth. Its max_ports would fold all ports but one
 // per direction into port="other" in Telegraf; top shows each.
 func bothWays(t *testing.T, p *testnet.Pair) string {
-	return pluginConfig(t, p.ReceiverIf, `directions = ["ingress", "egress"]`, "max_ports = 1")
+	return testproc.PluginConfig(t, p.ReceiverIf, `directions = ["ingress", "egress"]`, "max_ports = 1")
 }
 
 // backTraffic is sent from the receiver: egress where top runs. 5353 is
@@ -345,7 +290,7 @@ func TestTopBothDirections(t *testing.T) {
 	pt.waitOut(t, 5*time.Second, func(out string) bool {
 		return !slices.Contains(findRows(strings.Split(out, "\n"), p.ReceiverIf, rows, false), -1)
 	})
-	if err := pt.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := pt.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	if code := pt.exit(t, 10*time.Second); code != 0 {
@@ -546,7 +491,7 @@ func TestTopTerminal(t *testing.T) {
 	t.Parallel()
 	p := testnet.NewPair(t, testnet.Options{})
 	tm := newTmux(t)
-	cmd := testnet.Command(p.Receiver, binPath, "top", "-config", pluginConfig(t, p.ReceiverIf, nativeXDP),
+	cmd := testnet.Command(p.Receiver, binPath, "top", "-config", testproc.PluginConfig(t, p.ReceiverIf, nativeXDP),
 		"-interval", "200ms", "-services", servicesFile(t))
 	tm.run("new-session", "-d", "-s", "top", "-x", "100", "-y", "30")
 	tm.run("set-option", "-t", "top", "remain-on-exit", "on")
@@ -639,7 +584,7 @@ func zombieStatus(pid int) string {
 // offloadConfig makes the plugin fail on iface and go on: veths cannot
 // offload XDP programs, so nothing is ever attached.
 func offloadConfig(t *testing.T, iface string) string {
-	return pluginConfig(t, iface, `xdp_mode = "offload"`)
+	return testproc.PluginConfig(t, iface, `xdp_mode = "offload"`)
 }
 
 // offloadError is how the plugin says it.
@@ -650,28 +595,12 @@ const offloadError = ": attaching the xdp program at ingress in offload mode"
 func TestTopPlainNothingAttached(t *testing.T) {
 	t.Parallel()
 	p := testnet.NewPair(t, testnet.Options{})
-	cmd := testnet.Command(p.Receiver, binPath, "top", "-config", offloadConfig(t, p.ReceiverIf), "-interval", "200ms", "-duration", "1s")
-	var stdout, stderr syncBuffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	var err error
-	select {
-	case err = <-done:
-	case <-time.After(10 * time.Second):
-		_ = cmd.Process.Kill()
-		<-done
-		t.Fatalf("still running 10s after start; stdout:\n%s\nstderr:\n%s", &stdout, &stderr)
-	}
-	t.Logf("stdout:\n%s\nstderr:\n%s", &stdout, &stderr)
-	if code := testnet.ExitCode(err); code != 1 {
+	pt := startPiped(t, p, "-config", offloadConfig(t, p.ReceiverIf), "-interval", "200ms", "-duration", "1s")
+	if code := pt.exit(t, 10*time.Second); code != 1 {
 		t.Errorf("exit code %d, want 1", code)
 	}
 	reason := regexp.MustCompile(`(?m)^\d\d:\d\d:\d\d E! interface ` + p.ReceiverIf + regexp.QuoteMeta(offloadError))
-	out := stdout.String()
+	out := pt.stdout.String()
 	if !strings.Contains(out, "interfaces: none attached (watching "+p.ReceiverIf+")") || !reason.MatchString(out) {
 		t.Errorf("the blocks do not say none attached and why (%s)", reason)
 	}
@@ -679,7 +608,7 @@ func TestTopPlainNothingAttached(t *testing.T) {
 		t.Errorf("the totals do not say no interface attached")
 	}
 	last := "E! no interface was attached (watching " + p.ReceiverIf + ")\n"
-	if errOut := stderr.String(); !strings.Contains(errOut, "E! interface "+p.ReceiverIf+offloadError) || !strings.HasSuffix(errOut, last) {
+	if errOut := pt.Stderr.String(); !strings.Contains(errOut, "E! interface "+p.ReceiverIf+offloadError) || !strings.HasSuffix(errOut, last) {
 		t.Errorf("stderr does not have the plugin's error and end with %q", last)
 	}
 }

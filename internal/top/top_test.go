@@ -3,7 +3,6 @@ package top
 import (
 	"bytes"
 	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -12,19 +11,12 @@ import (
 	"time"
 
 	"github.com/influxdata/telegraf"
+
+	"github.com/xdp-udp-ports/xdp_udp_ports/internal/testproc"
 )
 
-func writeConfig(t *testing.T, body string) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "plugin.conf")
-	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
 func TestTopPlugin(t *testing.T) {
-	cfg := writeConfig(t, "[[inputs.xdp_udp_ports]]\n  interfaces = [\"eth0\"]\n  ports = [\"53\"]\n  pin_path = \"/sys/fs/bpf/xdp\"\n"+
+	cfg := testproc.WriteConfig(t, "[[inputs.xdp_udp_ports]]\n  interfaces = [\"eth0\"]\n  ports = [\"53\"]\n  pin_path = \"/sys/fs/bpf/xdp\"\n"+
 		"  directions = [\"ingress\", \"egress\"]\n  max_ports = 5\n")
 	for _, c := range []struct {
 		name, config, ifaces string
@@ -36,7 +28,7 @@ func TestTopPlugin(t *testing.T) {
 		{name: "defaults and -i", ifaces: "lo", want: []string{"lo"}},
 		{name: "nothing", err: "no interface: give -i"},
 		{name: "empty name", ifaces: "eth0,,eth1", err: `-i "eth0,,eth1": empty interface name`},
-		{name: "bad config", config: writeConfig(t, "[[inputs.xdp_udp_ports]]\n  portz = []\n"), err: "portz"},
+		{name: "bad config", config: testproc.WriteConfig(t, "[[inputs.xdp_udp_ports]]\n  portz = []\n"), err: "portz"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var log bytes.Buffer
