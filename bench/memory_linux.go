@@ -173,7 +173,7 @@ func binaryMemory(t testing.TB, bin, ns string, ifaces []string) (BinaryMemory, 
 	if err := stop(); err != nil {
 		return bm, fmt.Errorf("stopping: %w; stderr:\n%s", err, stderr.String())
 	}
-	return bm, checkAttached(ns, ifaces, false)
+	return bm, checkHooks(ns, ifaces)
 }
 
 // waitStarted waits until the binary has attached to every interface
@@ -199,7 +199,7 @@ func waitStarted(cmd *exec.Cmd, done chan error, ns string, ifaces []string, sta
 			continue
 		}
 		// The last interface is attached last: check it alone until it is.
-		if checkAttached(ns, ifaces[len(ifaces)-1:], true) == nil && checkAttached(ns, ifaces, true) == nil {
+		if checkHooks(ns, ifaces[len(ifaces)-1:], defaultHooks...) == nil && checkHooks(ns, ifaces, defaultHooks...) == nil {
 			attached = time.Since(start)
 			break
 		}

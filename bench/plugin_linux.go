@@ -33,16 +33,35 @@ func newPlugin(interfaces []string) (*plugin.XDPUDPPorts, error) {
 	return p, nil
 }
 
-// checkAttached fails unless every interface in ns has an XDP program
-// (want) or none has (!want).
-func checkAttached(ns string, ifaces []string, want bool) error {
+// Hooks as testnet.Programs names them.
+const (
+	hookXDP        = "xdp"
+	hookTCXIngress = "tcx/ingress"
+	hookTCXEgress  = "tcx/egress"
+	hookTCIngress  = "tc/ingress"
+)
+
+// defaultHooks are where the plugin at its defaults attaches on a veth:
+// ingress_hook = "auto" picks TC, and tcx on this kernel.
+var defaultHooks = []string{hookTCXIngress}
+
+// checkHooks fails unless every interface in ns carries exactly one
+// program at each of hooks and none anywhere else (no hooks: nothing
+// attached at all, at any hook).
+func checkHooks(ns string, ifaces []string, hooks ...string) error {
+	want := slices.Sorted(slices.Values(hooks))
 	for _, name := range ifaces {
-		id, err := testnet.XDPProgID(ns, name)
+		progs, err := testnet.Programs(ns, name)
 		if err != nil {
 			return err
 		}
-		if (id != 0) != want {
-			return fmt.Errorf("%s: XDP program id %d, want attached = %v", name, id, want)
+		got := make([]string, len(progs))
+		for i, p := range progs {
+			got[i] = p.Hook
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			return fmt.Errorf("%s: programs attached %v, want one at each of %v", name, progs, want)
 		}
 	}
 	return nil
@@ -115,7 +134,7 @@ func gatherCase(pair *testnet.Pair, ifaces, senders []string, rc ReadCase, reps 
 		return g, err
 	}
 	defer p.Stop()
-	if err := checkAttached(pair.Receiver, ifaces, true); err != nil {
+	if err := checkHooks(pair.Receiver, ifaces, defaultHooks...); err != nil {
 		return g, err
 	}
 	ports := activePorts(rc.Active)
@@ -132,7 +151,7 @@ func gatherCase(pair *testnet.Pair, ifaces, senders []string, rc ReadCase, reps 
 	if err != nil {
 		return g, err
 	}
-	if err := checkGather(acc, ifaces, ports); err != nil {
+	if err := checkGather(acc, ifaces, ports, p.MaxPorts); err != nil {
 		return g, err
 	}
 	for range reps {
@@ -176,14 +195,20 @@ func gatherSettled(p *plugin.XDPUDPPorts) (*testutil.Accumulator, error) {
 	return nil, errors.New("counters did not settle")
 }
 
-// checkGather: every interface has exactly one packet of 64 bytes on each
-// of ports, and nothing else.
-func checkGather(acc *testutil.Accumulator, ifaces []string, ports []uint16) error {
+// checkGather: on every interface each of ports has had exactly one
+// frame of 64 bytes: under max_ports, min(ports, maxPorts) of them have a
+// series of their own with exactly that, and port="other" sums the rest
+// (maxPorts 0: no limit, no other).
+func checkGather(acc *testutil.Accumulator, ifaces []string, ports []uint16, maxPorts int) error {
 	want := map[string]bool{}
 	for _, p := range ports {
 		want[strconv.Itoa(int(p))] = true
 	}
-	seen := map[string]int{}
+	seated := len(ports)
+	if maxPorts > 0 {
+		seated = min(seated, maxPorts)
+	}
+	seen, other := map[string]int{}, map[string]int64{}
 	for _, m := range acc.GetTelegrafMetrics() {
 		if m.Name() != "xdp_udp_ports" {
 			continue
@@ -192,14 +217,23 @@ func checkGather(acc *testutil.Accumulator, ifaces []string, ports []uint16) err
 		port, _ := m.GetTag("port")
 		pk, _ := m.GetField("packets")
 		by, _ := m.GetField("bytes")
+		if port == "other" {
+			n, _ := pk.(int64)
+			if by != 64*n {
+				return fmt.Errorf("%s port other: packets %v bytes %v, want 64 bytes per packet", ifname, pk, by)
+			}
+			other[ifname] = n
+			continue
+		}
 		if !want[port] || pk != int64(1) || by != int64(64) {
 			return fmt.Errorf("%s port %s: packets %v bytes %v, want one 64-byte frame on listed ports only", ifname, port, pk, by)
 		}
 		seen[ifname]++
 	}
 	for _, name := range ifaces {
-		if seen[name] != len(ports) {
-			return fmt.Errorf("%s: %d port metrics, want %d", name, seen[name], len(ports))
+		if seen[name] != seated || other[name] != int64(len(ports)-seated) {
+			return fmt.Errorf("%s: %d port series and %d packets in other, want %d and %d (%d ports, max_ports %d)",
+				name, seen[name], other[name], seated, len(ports)-seated, len(ports), maxPorts)
 		}
 	}
 	return nil
@@ -254,14 +288,14 @@ func startStopPlugin(ns string, ifaces []string) (up, down float64, err error) {
 	if err != nil {
 		return 0, 0, err
 	}
-	if err := errors.Join(acc.FirstError(), checkAttached(ns, ifaces, true)); err != nil {
+	if err := errors.Join(acc.FirstError(), checkHooks(ns, ifaces, defaultHooks...)); err != nil {
 		p.Stop()
 		return 0, 0, err
 	}
 	start = time.Now()
 	p.Stop()
 	down = nanos(time.Since(start))
-	return up, down, checkAttached(ns, ifaces, false)
+	return up, down, checkHooks(ns, ifaces)
 }
 
 func startStopBare(ns string, ifaces []string) (up, down float64, err error) {
@@ -296,7 +330,7 @@ func startStopBare(ns string, ifaces []string) (up, down float64, err error) {
 	if err != nil {
 		return 0, 0, err
 	}
-	return up, down, checkAttached(ns, ifaces, false)
+	return up, down, checkHooks(ns, ifaces)
 }
 
 // mapMemory sums the kernel memory (memlock, as map info and fdinfo
