@@ -310,6 +310,10 @@ func notes(tb *Table, par Params, pr *PacketResult) {
 			"where the kernel places an instance moves its cost by a few tenths of a ns, so the median covers placement and the minimum is the best one. "+
 			"The floor is the least of every measurement of the bare XDP_PASS program (it never reads the frame, so it costs the same on all; "+
 			"the bare column per frame is shown beside it) and is mostly the test run's own loop.", par.Repeat, par.Rounds)
+		tb.Note("Part 1, TC: SCHED_CLS test runs (the kernel builds one skb per syscall and runs the program repeat times on it), " +
+			"our TC program (default configuration) against its own floor, the least of every measurement of a bare SCHED_CLS program that " +
+			"returns TC_ACT_UNSPEC as ours does; the fixed cost of a TC test run is measured and subtracted apart from XDP's. " +
+			"The test run takes linear frames only: not the 9000 B one.")
 		tb.Note("Part 1: the 9000 B frame is multi-buffer: ours runs its xdp.frags variant against a bare xdp.frags program; "+
 			"the seed has no frags variant and sees the first buffer only. The seed counts any IPv4/UDP (IHL×4 offset, no fragment check); "+
 			"its +printk column runs on %s only (one 10M-run measurement takes ~3.5 s).", strings.Join(par.PrintkFrames, ", "))
@@ -351,7 +355,7 @@ func BenchmarkPacket(b *testing.B) {
 				continue
 			}
 			b.Run(row.Name+"/"+strings.ReplaceAll(col.Name, " ", "_"), func(b *testing.B) {
-				per, _, err := pb.Cost(prog, row.Frame, b.N)
+				per, _, err := pb.Cost(col.Kind, prog, row.Frame, b.N)
 				if err != nil {
 					b.Fatal(err)
 				}

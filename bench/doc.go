@@ -3,11 +3,13 @@
 // same run, because the machines it runs on are shared and noisy.
 //
 //  1. Per packet (packet_linux.go): BPF_PROG_TEST_RUN of the catalogue's
-//     frames through our program (source counting off and on, a ports
+//     frames through our XDP program (source counting off and on, a ports
 //     allow-list) and through hand-written baselines (progs_linux.go): a
 //     bare XDP_PASS program, the floor, and the seed's approach (IPv4
 //     only, a 64-entry hash keyed by destination port, atomic adds) with
-//     and without a bpf_trace_printk per packet.
+//     and without a bpf_trace_printk per packet; and through our TC
+//     program against a bare SCHED_CLS program returning TC_ACT_UNSPEC,
+//     the TC floor.
 //  2. Throughput (flood_linux.go): an AF_PACKET flood over a veth pair
 //     between two namespaces with no program, the bare one and ours, native
 //     and generic; our counts must equal what was sent.

@@ -41,9 +41,36 @@ func AllowList() []uint16 {
 	return append(ports, frames.PortVXLAN)
 }
 
+// Kind is the hook a program of part 1 is made for: its test run, its
+// return value and the floor it is measured against.
+type Kind int
+
+// Kinds of program.
+const (
+	KindXDP Kind = iota // BPF_PROG_TYPE_XDP: returns XDP_PASS
+	KindTC              // BPF_PROG_TYPE_SCHED_CLS: returns TC_ACT_UNSPEC
+	numKinds
+)
+
+var kindNames = [...]string{KindXDP: "XDP", KindTC: "TC"}
+
+func (k Kind) String() string { return kindNames[k] }
+
+// ret is what a program of kind k must return.
+func (k Kind) ret() uint32 {
+	if k == KindTC {
+		return tcUnspec
+	}
+	return xdpPass
+}
+
 // Column is one program of part 1.
 type Column struct {
 	Name string
+	Kind Kind
+	// Bare is set on the bare program of Kind: every column of that kind
+	// is measured against it.
+	Bare bool
 	// Ours is set for our program's columns: the counters of the instance
 	// loaded for the current round.
 	Ours *bpf.Counters
@@ -57,9 +84,9 @@ type Column struct {
 // PacketBench runs frames through programs with BPF_PROG_TEST_RUN.
 type PacketBench struct {
 	Base     *Baselines
-	Cols     []*Column // bare first
+	Cols     []*Column // bare XDP first
 	Rows     []frames.Case
-	Overhead time.Duration // fixed CPU cost of one test-run syscall, subtracted
+	Overhead [numKinds]time.Duration // fixed CPU cost of one test-run syscall, by kind, subtracted
 	// Interrupted counts test runs a signal interrupted: cilium/ebpf
 	// repeats them, so their frame was counted more often than asked.
 	Interrupted int
@@ -67,16 +94,16 @@ type PacketBench struct {
 	loader      *bpf.Loader
 }
 
-// NewPacketBench loads the baselines, sets up our program's columns in
-// three configurations (Reload loads them) and measures the fixed cost of
-// a test run.
+// NewPacketBench loads the baselines, sets up our XDP program's columns in
+// three configurations and our TC program's in the default one (Reload
+// loads them) and measures the fixed cost of a test run of each kind.
 func NewPacketBench(l *bpf.Loader) (*PacketBench, error) {
 	base, err := LoadBaselines()
 	if err != nil {
 		return nil, err
 	}
 	pb := &PacketBench{Base: base, frags: l.FragsSupported(), loader: l}
-	pb.Cols = append(pb.Cols, &Column{Name: "bare XDP_PASS", prog: func(multi bool) *ebpf.Program {
+	pb.Cols = append(pb.Cols, &Column{Name: "bare XDP_PASS", Bare: true, prog: func(multi bool) *ebpf.Program {
 		if multi {
 			return base.BareFrags
 		}
@@ -98,7 +125,26 @@ func NewPacketBench(l *bpf.Loader) (*PacketBench, error) {
 	pb.Cols = append(pb.Cols,
 		&Column{Name: "seed", prog: func(bool) *ebpf.Program { return base.Seed }},
 		&Column{Name: "seed +printk", prog: func(bool) *ebpf.Program { return base.SeedPrint }},
+		// A SCHED_CLS test run takes linear frames only: no multi-buffer.
+		&Column{Name: "bare TC", Kind: KindTC, Bare: true, prog: func(multi bool) *ebpf.Program {
+			if multi {
+				return nil
+			}
+			return base.BareTC
+		}},
 	)
+	tc := &Column{Name: "ours tc", Kind: KindTC, ours: true}
+	tc.prog = func(multi bool) *ebpf.Program {
+		if multi || tc.Ours == nil {
+			return nil
+		}
+		p, err := tc.Ours.Program(bpf.TC)
+		if err != nil {
+			return nil
+		}
+		return p
+	}
+	pb.Cols = append(pb.Cols, tc)
 	for _, name := range PacketFrames {
 		c, ok := frames.Lookup(name)
 		if !ok {
@@ -156,8 +202,18 @@ func (pb *PacketBench) Reload() error {
 		if err != nil {
 			return fmt.Errorf("loading our program (%s): %w", c.Name, err)
 		}
-		if pb.frags {
-			if _, err := o.Program(bpf.Frags); err != nil { // loaded now, not while measuring
+		// Loaded now, not while measuring.
+		var variants []bpf.Variant
+		switch {
+		case c.Kind == KindTC:
+			variants = []bpf.Variant{bpf.TC}
+		case pb.frags:
+			variants = []bpf.Variant{bpf.Plain, bpf.Frags}
+		default:
+			variants = []bpf.Variant{bpf.Plain}
+		}
+		for _, v := range variants {
+			if _, err := o.Program(v); err != nil {
 				o.Close()
 				return err
 			}
@@ -187,20 +243,23 @@ func threadCPU() time.Duration {
 	return time.Duration(ts.Nano())
 }
 
-// calibrate measures the fixed CPU cost of one test-run syscall (setup,
-// copying the frame, switching the XDP dispatcher): the least of five
-// single runs of the bare program.
+// calibrate measures the fixed CPU cost of one test-run syscall of each
+// kind (setup, copying the frame in and out; for XDP switching the
+// dispatcher, for TC building the skb): the least of five single runs of
+// the kind's bare program.
 func (pb *PacketBench) calibrate() error {
 	f := frames.IPv4UDP(64, frames.PortEphemeral, frames.PortDNS)
-	best := time.Duration(1 << 62)
-	for range 5 {
-		d, _, _, err := pb.cpuTime(pb.Base.Bare, f, 1)
-		if err != nil {
-			return err
+	for k, prog := range [numKinds]*ebpf.Program{KindXDP: pb.Base.Bare, KindTC: pb.Base.BareTC} {
+		best := time.Duration(1 << 62)
+		for range 5 {
+			d, _, _, err := pb.cpuTime(Kind(k), prog, f, 1)
+			if err != nil {
+				return err
+			}
+			best = min(best, d)
 		}
-		best = min(best, d)
+		pb.Overhead[k] = best
 	}
-	pb.Overhead = best
 	return nil
 }
 
@@ -210,7 +269,7 @@ func (pb *PacketBench) calibrate() error {
 // meanwhile: a signal interrupts the test run (EINTR) after some runs,
 // which cilium/ebpf then repeats in full, and the counts would be off by
 // the runs before the signal. interrupted reports that it happened anyway.
-func (pb *PacketBench) cpuTime(prog *ebpf.Program, frame []byte, repeat int) (used, per time.Duration, interrupted bool, err error) {
+func (pb *PacketBench) cpuTime(kind Kind, prog *ebpf.Program, frame []byte, repeat int) (used, per time.Duration, interrupted bool, err error) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	var all, old unix.Sigset_t
@@ -230,25 +289,26 @@ func (pb *PacketBench) cpuTime(prog *ebpf.Program, frame []byte, repeat int) (us
 	if err != nil {
 		return 0, 0, interrupted, err
 	}
-	if ret != xdpPass {
-		return 0, 0, interrupted, fmt.Errorf("program returned %d, want XDP_PASS", ret)
+	if ret != kind.ret() {
+		return 0, 0, interrupted, fmt.Errorf("%s program returned %d, want %d", kind, int32(ret), int32(kind.ret()))
 	}
 	return used, per, interrupted, nil
 }
 
-// Cost runs prog repeat times on frame and returns ns per packet: the
-// thread's CPU time for the whole syscall less the fixed overhead, divided
-// by repeat. Unlike the kernel's figure it is not truncated to whole ns,
-// and unlike wall time it leaves out other tasks that ran meanwhile.
-func (pb *PacketBench) Cost(prog *ebpf.Program, frame []byte, repeat int) (perPacket float64, kernel time.Duration, err error) {
-	used, kernel, interrupted, err := pb.cpuTime(prog, frame, repeat)
+// Cost runs prog, of kind, repeat times on frame and returns ns per
+// packet: the thread's CPU time for the whole syscall less the kind's
+// fixed overhead, divided by repeat. Unlike the kernel's figure it is not
+// truncated to whole ns, and unlike wall time it leaves out other tasks
+// that ran meanwhile.
+func (pb *PacketBench) Cost(kind Kind, prog *ebpf.Program, frame []byte, repeat int) (perPacket float64, kernel time.Duration, err error) {
+	used, kernel, interrupted, err := pb.cpuTime(kind, prog, frame, repeat)
 	if interrupted {
 		pb.Interrupted++
 	}
 	if err != nil {
 		return 0, 0, err
 	}
-	return float64(used-pb.Overhead) / float64(repeat), kernel, nil
+	return float64(used-pb.Overhead[kind]) / float64(repeat), kernel, nil
 }
 
 // PacketResult is part 1: Cost[row][col] and the kernel's figures.
@@ -259,6 +319,7 @@ type PacketResult struct {
 	CountErr error
 	Rows     []frames.Case
 	Cols     []string
+	Base     []int      // Cols[j] is measured against Cols[Base[j]], the bare program of its kind
 	Cost     [][]Sample // ns per packet, one per round
 	Kernel   [][]Sample // the kernel's ns per run, one per round
 	Sizes    []ProgSize // of the programs, bare first
@@ -267,17 +328,18 @@ type PacketResult struct {
 // ProgSize is what the kernel says of a loaded program's size.
 type ProgSize struct {
 	Name     string
+	Kind     Kind
 	Xlated   int    // instructions after the verifier's rewrites
 	Verified uint32 // instructions the verifier processed
 	Jited    uint32 // bytes of machine code
 }
 
-func progSize(name string, p *ebpf.Program) (ProgSize, error) {
+func progSize(name string, kind Kind, p *ebpf.Program) (ProgSize, error) {
 	info, err := p.Info()
 	if err != nil {
 		return ProgSize{}, err
 	}
-	s := ProgSize{Name: name}
+	s := ProgSize{Name: name, Kind: kind}
 	insns, err := info.Instructions()
 	if err != nil {
 		return s, fmt.Errorf("%s: reading the translated instructions: %w", name, err)
@@ -288,15 +350,16 @@ func progSize(name string, p *ebpf.Program) (ProgSize, error) {
 	return s, err
 }
 
-// Sizes reports the size of the bare program, our plain and xdp.frags
-// variants (default configuration) and the seed.
+// Sizes reports the size of the bare programs, our plain, xdp.frags and
+// TC variants (default configuration) and the seed; the bare program of
+// each kind comes first among its kind.
 func (pb *PacketBench) Sizes() ([]ProgSize, error) {
 	var out []ProgSize
-	add := func(name string, p *ebpf.Program) error {
+	add := func(name string, kind Kind, p *ebpf.Program) error {
 		if p == nil {
 			return nil
 		}
-		s, err := progSize(name, p)
+		s, err := progSize(name, kind, p)
 		out = append(out, s)
 		return err
 	}
@@ -310,11 +373,19 @@ func (pb *PacketBench) Sizes() ([]ProgSize, error) {
 		return nil, err
 	}
 	frags := oursProgram(ours, pb.frags)(true)
+	tc, err := ours.Program(bpf.TC)
+	if err != nil {
+		return nil, err
+	}
 	for _, p := range []struct {
 		name string
+		kind Kind
 		p    *ebpf.Program
-	}{{"bare XDP_PASS", pb.Base.Bare}, {"ours (xdp)", plain}, {"ours (xdp.frags)", frags}, {"seed", pb.Base.Seed}} {
-		if err := add(p.name, p.p); err != nil {
+	}{
+		{"bare XDP_PASS", KindXDP, pb.Base.Bare}, {"ours (xdp)", KindXDP, plain}, {"ours (xdp.frags)", KindXDP, frags}, {"seed", KindXDP, pb.Base.Seed},
+		{"bare TC", KindTC, pb.Base.BareTC}, {"ours (tc)", KindTC, tc},
+	} {
+		if err := add(p.name, p.kind, p.p); err != nil {
 			return nil, err
 		}
 	}
@@ -329,6 +400,7 @@ func (pb *PacketBench) Run(repeat, rounds int, skip func(row frames.Case, col *C
 	r := &PacketResult{Repeat: repeat, Rounds: rounds, Rows: pb.Rows}
 	for _, c := range pb.Cols {
 		r.Cols = append(r.Cols, c.Name)
+		r.Base = append(r.Base, slices.IndexFunc(pb.Cols, func(b *Column) bool { return b.Bare && b.Kind == c.Kind }))
 	}
 	r.Cost = make([][]Sample, len(pb.Rows))
 	r.Kernel = make([][]Sample, len(pb.Rows))
@@ -341,7 +413,10 @@ func (pb *PacketBench) Run(repeat, rounds int, skip func(row frames.Case, col *C
 		if err := pb.Reload(); err != nil {
 			return nil, err
 		}
-		runs := map[string]uint64{}
+		runs := make([]map[string]uint64, len(pb.Cols)) // by column: test runs of each frame
+		for j := range runs {
+			runs[j] = map[string]uint64{}
+		}
 		for i, row := range pb.Rows {
 			for j, col := range pb.Cols {
 				if skip != nil && skip(row, col) {
@@ -351,14 +426,14 @@ func (pb *PacketBench) Run(repeat, rounds int, skip func(row frames.Case, col *C
 				if prog == nil {
 					continue
 				}
-				per, kernel, err := pb.Cost(prog, row.Frame, repeat)
+				per, kernel, err := pb.Cost(col.Kind, prog, row.Frame, repeat)
 				if err != nil {
 					return nil, fmt.Errorf("%s on %s: %w", col.Name, row.Name, err)
 				}
 				r.Cost[i][j] = append(r.Cost[i][j], per)
 				r.Kernel[i][j] = append(r.Kernel[i][j], float64(kernel))
+				runs[j][row.Name] = uint64(repeat)
 			}
-			runs[row.Name] = uint64(repeat)
 		}
 		if err := pb.CheckCounts(runs); err != nil {
 			countErrs = append(countErrs, fmt.Errorf("round %d: %w", round+1, err))
@@ -369,17 +444,19 @@ func (pb *PacketBench) Run(repeat, rounds int, skip func(row frames.Case, col *C
 }
 
 // CheckCounts compares what each of our columns counted with what the
-// README's rules give for every frame, run runs times each: exact packets
-// and bytes per port, per class and in total.
-func (pb *PacketBench) CheckCounts(runs map[string]uint64) error {
+// README's rules give for every frame, run runs[column][frame] times
+// each: exact packets and bytes per port, per class and in total. In a TC
+// test run the frame is linear, without VLAN metadata or GSO fields, so
+// the rules give the same as at XDP.
+func (pb *PacketBench) CheckCounts(runs []map[string]uint64) error {
 	var errs []error
-	for _, col := range pb.Cols {
+	for j, col := range pb.Cols {
 		if !col.ours {
 			continue
 		}
 		var got bpf.Snapshot
 		col.Ours.Snapshot(&got)
-		want := expect(col.cfg, pb.Rows, runs)
+		want := expect(col.cfg, pb.Rows, runs[j])
 		if err := compare(got, want); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", col.Name, err))
 		}
@@ -471,22 +548,30 @@ func compare(got, want bpf.Snapshot) error {
 	return errors.Join(errs...)
 }
 
-// Goals of part 1: ours / bare at most this, by frame.
-var packetGoals = map[string]float64{
-	"ipv4-udp-64":       1.20,
-	"ipv6-hop-dest-udp": 1.30,
-	"vlan-qinq":         1.30,
+// Goals of part 1: ours / bare of its kind at most this, by column and
+// frame.
+var packetGoals = map[string]map[string]float64{
+	"ours": {
+		"ipv4-udp-64":       1.20,
+		"ipv6-hop-dest-udp": 1.30,
+		"vlan-qinq":         1.30,
+	},
+	"ours tc": {
+		"ipv4-udp-64":       1.25,
+		"ipv6-hop-dest-udp": 1.35,
+		"vlan-qinq":         1.35,
+	},
 }
 
-// Floor is the bare program's cost: the least of all its measurements.
-// XDP_PASS never reads the frame and the test run's loop does not touch
-// it, so the floor is the same for every frame (the measurements agree to
-// a few tenths of a ns); pooling them keeps one noisy cell from moving a
-// row's ratios.
-func (r *PacketResult) Floor() float64 {
+// Floor is the cost of the bare program in column base: the least of all
+// its measurements. The bare programs never read the frame and the test
+// run's loop does not touch it, so the floor is the same for every frame
+// (the measurements agree to a few tenths of a ns); pooling them keeps one
+// noisy cell from moving a row's ratios.
+func (r *PacketResult) Floor(base int) float64 {
 	floor := 0.0
 	for i := range r.Rows {
-		if b := r.Cost[i][0]; len(b) > 0 && (floor == 0 || b.Min() < floor) {
+		if b := r.Cost[i][base]; len(b) > 0 && (floor == 0 || b.Min() < floor) {
 			floor = b.Min()
 		}
 	}
@@ -494,48 +579,48 @@ func (r *PacketResult) Floor() float64 {
 }
 
 // TableRows turns part 1 into table rows: every column of every frame
-// against the floor.
+// against the floor of its kind.
 func (r *PacketResult) TableRows() []Row {
 	var rows []Row
-	floor := r.Floor()
 	for i, f := range r.Rows {
-		bare := r.Cost[i][0]
-		if len(bare) == 0 {
-			continue
-		}
-		for j := 1; j < len(r.Cols); j++ {
-			s := r.Cost[i][j]
-			if len(s) == 0 {
+		for j := range r.Cols {
+			b := r.Base[j]
+			s, bare := r.Cost[i][j], r.Cost[i][b]
+			if b == j || len(s) == 0 || len(bare) == 0 {
 				continue
 			}
+			floor := r.Floor(b)
 			row := Row{
 				Part:     "1 per packet",
 				Case:     fmt.Sprintf("%s (%d B): %s", f.Name, len(f.Frame), r.Cols[j]),
 				Value:    perPacket(s),
-				Baseline: fmt.Sprintf("%.1f ns bare (this frame %.1f)", floor, bare.Min()),
+				Baseline: fmt.Sprintf("%.1f ns %s (this frame %.1f)", floor, r.Cols[b], bare.Min()),
 				Ratio:    ratio(s.Min(), floor),
 			}
-			if g, ok := packetGoals[f.Name]; ok && r.Cols[j] == "ours" {
+			if g, ok := packetGoals[r.Cols[j]][f.Name]; ok {
 				row.Goal = fmt.Sprintf("≤ %.2f×", g)
 				row.Met = verdict(s.Min() <= g*floor)
 			}
 			rows = append(rows, row)
 		}
 	}
-	if len(r.Sizes) > 0 {
-		bare := r.Sizes[0]
-		size := func(s ProgSize) string {
-			return fmt.Sprintf("%d insns, %d B JIT (verifier: %d processed)", s.Xlated, s.Jited, s.Verified)
+	size := func(s ProgSize) string {
+		return fmt.Sprintf("%d insns, %d B JIT (verifier: %d processed)", s.Xlated, s.Jited, s.Verified)
+	}
+	var bare [numKinds]*ProgSize
+	for i, s := range r.Sizes {
+		if bare[s.Kind] == nil {
+			bare[s.Kind] = &r.Sizes[i]
+			continue
 		}
-		for _, s := range r.Sizes[1:] {
-			rows = append(rows, Row{
-				Part:     "1 per packet",
-				Case:     "program size after the verifier: " + s.Name,
-				Value:    size(s),
-				Baseline: size(bare) + " bare",
-				Ratio:    ratio(float64(s.Jited), float64(bare.Jited)),
-			})
-		}
+		b := bare[s.Kind]
+		rows = append(rows, Row{
+			Part:     "1 per packet",
+			Case:     "program size after the verifier: " + s.Name,
+			Value:    size(s),
+			Baseline: size(*b) + " " + b.Name,
+			Ratio:    ratio(float64(s.Jited), float64(b.Jited)),
+		})
 	}
 	return rows
 }

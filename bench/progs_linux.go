@@ -13,6 +13,10 @@ import (
 // xdpPass is the XDP_PASS return code.
 const xdpPass = 2
 
+// tcUnspec is TC_ACT_UNSPEC (= TCX_NEXT, -1) as a test run returns it:
+// the verdict of our TC program, and of the bare one.
+const tcUnspec = 0xffffffff
+
 // fragsFlag is BPF_F_XDP_HAS_FRAGS: the program accepts multi-buffer frames.
 const fragsFlag = 1 << 5
 
@@ -21,6 +25,7 @@ const fragsFlag = 1 << 5
 type Baselines struct {
 	Bare      *ebpf.Program // XDP_PASS and nothing else: the floor
 	BareFrags *ebpf.Program // the same, flagged xdp.frags (multi-buffer frames)
+	BareTC    *ebpf.Program // SCHED_CLS returning TC_ACT_UNSPEC and nothing else: the TC floor
 	Seed      *ebpf.Program // the seed's approach, see seedProgram
 	SeedPrint *ebpf.Program // Seed plus one bpf_trace_printk per packet
 	SeedMap   *ebpf.Map     // Seed's hash, shared by Seed and SeedPrint
@@ -34,6 +39,10 @@ func LoadBaselines() (*Baselines, error) {
 		return nil, err
 	}
 	if b.BareFrags, err = bareProgram(fragsFlag); err != nil {
+		b.Close()
+		return nil, err
+	}
+	if b.BareTC, err = bareTCProgram(); err != nil {
 		b.Close()
 		return nil, err
 	}
@@ -62,7 +71,7 @@ func LoadBaselines() (*Baselines, error) {
 // Close releases every program and map.
 func (b *Baselines) Close() error {
 	var errs []error
-	for _, p := range []*ebpf.Program{b.Bare, b.BareFrags, b.Seed, b.SeedPrint} {
+	for _, p := range []*ebpf.Program{b.Bare, b.BareFrags, b.BareTC, b.Seed, b.SeedPrint} {
 		if p != nil {
 			errs = append(errs, p.Close())
 		}
@@ -83,6 +92,21 @@ func bareProgram(flags uint32) (*ebpf.Program, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("loading the bare XDP_PASS program: %w", err)
+	}
+	return p, nil
+}
+
+// bareTCProgram is the least a TC program does: return TC_ACT_UNSPEC
+// (TCX_NEXT), which is what ours returns.
+func bareTCProgram() (*ebpf.Program, error) {
+	p, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Name:         "bench_bare_tc",
+		Type:         ebpf.SchedCLS,
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, -1), asm.Return()},
+		License:      "Dual MIT/GPL",
+	})
+	if err != nil {
+		return nil, fmt.Errorf("loading the bare TC program: %w", err)
 	}
 	return p, nil
 }
