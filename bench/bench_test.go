@@ -318,7 +318,9 @@ func notes(tb *Table, par Params, pr *PacketResult) {
 			"the seed has no frags variant and sees the first buffer only. The seed counts any IPv4/UDP (IHL×4 offset, no fragment check); "+
 			"its +printk column runs on %s only (one 10M-run measurement takes ~3.5 s).", strings.Join(par.PrintkFrames, ", "))
 	}
-	tb.Note("Part 2: one veth pair per configuration between two namespaces, all attached at once; one thread in the sender namespace "+
+	tb.Note("Part 2, flood: one veth pair per configuration between two namespaces, all attached at once: at XDP or tcx ingress of the "+
+		"receiving end, or at tcx egress of the sending end (where the frames pass before the qdisc), ours or the bare program of the hook "+
+		"(XDP_PASS; SCHED_CLS returning TC_ACT_UNSPEC, at the head as ours); one thread in the sender namespace "+
 		"sends AF_PACKET sendmmsg batches of 64 B IPv4/UDP frames (to %d ports, addressed to the receiving veth: up the whole stack) "+
 		"to each veth in turn, through a pfifo qdisc, %s per configuration: %s. "+
 		"kpps/CPU-s = frames / CPU time of the sending thread in that configuration's batches: on a veth the sending thread also runs "+

@@ -11,8 +11,9 @@
 //     program against a bare SCHED_CLS program returning TC_ACT_UNSPEC,
 //     the TC floor.
 //  2. Throughput (flood_linux.go): an AF_PACKET flood over a veth pair
-//     between two namespaces with no program, the bare one and ours, native
-//     and generic; our counts must equal what was sent.
+//     between two namespaces with no program, the bare one and ours, at
+//     native and generic XDP and at tcx ingress and egress; our counts must
+//     equal what was sent.
 //  3. Counter read (read_linux.go, plugin_linux.go): Snapshot and the
 //     plugin's whole Gather against a naive BatchLookup of a dense per-CPU
 //     array.

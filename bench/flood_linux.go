@@ -15,6 +15,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -33,12 +34,16 @@ const FloodFrameLen = 64
 // floodBatch is how many frames one sendmmsg call sends.
 const floodBatch = 64
 
-// FloodConfig is what a receiving veth runs during the flood.
+// FloodConfig is what a veth runs during the flood: a program at XDP
+// (receiving end) or at tcx, ingress on the receiving end or egress on
+// the sending one.
 type FloodConfig struct {
 	Name string
-	Ours bool     // our program (else the bare one), unless None
-	None bool     // no program at all
-	Mode bpf.Mode // native or generic
+	Ours bool          // our program (else the bare one of the hook), unless None
+	None bool          // no program at all
+	TC   bool          // at tcx (else XDP)
+	Mode bpf.Mode      // XDP: native or generic
+	Dir  bpf.Direction // TC: ingress or egress
 }
 
 // FloodConfigs are the configurations of part 2, one veth each.
@@ -48,6 +53,18 @@ var FloodConfigs = []FloodConfig{
 	{Name: "ours native", Ours: true, Mode: bpf.ModeNative},
 	{Name: "bare generic", Mode: bpf.ModeGeneric},
 	{Name: "ours generic", Ours: true, Mode: bpf.ModeGeneric},
+	{Name: "bare tcx ingress", TC: true, Dir: bpf.Ingress},
+	{Name: "ours tcx ingress", Ours: true, TC: true, Dir: bpf.Ingress},
+	{Name: "bare tcx egress", TC: true, Dir: bpf.Egress},
+	{Name: "ours tcx egress", Ours: true, TC: true, Dir: bpf.Egress},
+}
+
+// floodPairs are the (ours, bare) configurations the goals compare.
+var floodPairs = [][2]string{
+	{"ours native", "bare native"},
+	{"ours generic", "bare generic"},
+	{"ours tcx ingress", "bare tcx ingress"},
+	{"ours tcx egress", "bare tcx egress"},
 }
 
 // mmsghdr is struct mmsghdr (x/sys/unix has Msghdr but no Mmsghdr).
@@ -63,15 +80,16 @@ type mmsghdr struct {
 type floodLane struct {
 	Total FloodTotal
 
-	fd       int
-	msgs     []mmsghdr
-	iovs     []unix.Iovec
-	bufs     [][]byte
-	addr     unix.RawSockaddrLinklayer
-	counters *bpf.Counters // ours only
-	detach   func() error
-	full     uint64   // whole batches sent
-	partial  []uint64 // message i sent in a partial batch
+	sender, receiver string // the veth's ends
+	fd               int
+	msgs             []mmsghdr
+	iovs             []unix.Iovec
+	bufs             [][]byte
+	addr             unix.RawSockaddrLinklayer
+	counters         *bpf.Counters // ours only
+	detach           func() error
+	full             uint64   // whole batches sent
+	partial          []uint64 // message i sent in a partial batch
 }
 
 // FloodTotal is what the flood did to one configuration.
@@ -123,7 +141,7 @@ func RunFlood(t testing.TB, l *bpf.Loader, base *Baselines, perConfig time.Durat
 		}
 		lanes = append(lanes, ln)
 		ln.Total = FloodTotal{Config: cfg, PerPort: map[uint16]uint64{}}
-		if err := ln.attach(l, base, p, recv[i]); err != nil {
+		if err := ln.attach(l, base, p); err != nil {
 			return nil, fmt.Errorf("%s: %w", cfg.Name, err)
 		}
 		res.Totals = append(res.Totals, &ln.Total)
@@ -161,7 +179,7 @@ func newLane(p *testnet.Pair, senderIf, receiverIf string) (*floodLane, error) {
 	if err := addQdisc(p.Sender, senderIf); err != nil {
 		return nil, err
 	}
-	ln := &floodLane{fd: -1, detach: func() error { return nil }, partial: make([]uint64, floodBatch)}
+	ln := &floodLane{sender: senderIf, receiver: receiverIf, fd: -1, detach: func() error { return nil }, partial: make([]uint64, floodBatch)}
 	// The socket is made in the sender namespace; it stays bound there.
 	err = p.InSender(func() error {
 		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
@@ -207,13 +225,18 @@ func linkAddr(ns, dev string) (net.HardwareAddr, int, error) {
 	return mac, idx, err
 }
 
-// attach puts the lane's program on the receiving veth.
-func (ln *floodLane) attach(l *bpf.Loader, base *Baselines, p *testnet.Pair, dev string) error {
+// attach puts the lane's program on its veth: the receiving end, or for
+// egress the sending one.
+func (ln *floodLane) attach(l *bpf.Loader, base *Baselines, p *testnet.Pair) error {
 	cfg := ln.Total.Config
 	if cfg.None {
 		return nil
 	}
-	_, idx, err := linkAddr(p.Receiver, dev)
+	ns, dev := p.Receiver, ln.receiver
+	if cfg.TC && cfg.Dir == bpf.Egress {
+		ns, dev = p.Sender, ln.sender
+	}
+	_, idx, err := linkAddr(ns, dev)
 	if err != nil {
 		return err
 	}
@@ -224,22 +247,29 @@ func (ln *floodLane) attach(l *bpf.Loader, base *Baselines, p *testnet.Pair, dev
 		}
 		ln.counters = c
 		var a *bpf.Attachment
-		err = p.InReceiver(func() (err error) {
-			a, err = c.Attach(bpf.Target{Ifindex: idx, XDP: true, Mode: cfg.Mode})
+		err = testnet.Do(ns, func() (err error) {
+			a, err = c.Attach(bpf.Target{Ifindex: idx, Dir: cfg.Dir, XDP: !cfg.TC, Mode: cfg.Mode})
 			return err
 		})
 		if err != nil {
 			return err
 		}
 		ln.detach = a.Close
+		if cfg.TC && a.Hook != bpf.HookTCX {
+			return fmt.Errorf("attached at %s, want tcx", a.Hook)
+		}
 		return nil
 	}
-	flags := link.XDPDriverMode
-	if cfg.Mode == bpf.ModeGeneric {
-		flags = link.XDPGenericMode
-	}
 	var lk link.Link
-	err = p.InReceiver(func() (err error) {
+	err = testnet.Do(ns, func() (err error) {
+		if cfg.TC {
+			lk, err = link.AttachTCX(link.TCXOptions{Interface: idx, Program: base.BareTC, Attach: tcxAttach[cfg.Dir], Anchor: link.Head()})
+			return err
+		}
+		flags := link.XDPDriverMode
+		if cfg.Mode == bpf.ModeGeneric {
+			flags = link.XDPGenericMode
+		}
 		lk, err = link.AttachXDP(link.XDPOptions{Program: base.Bare, Interface: idx, Flags: flags})
 		return err
 	})
@@ -249,6 +279,9 @@ func (ln *floodLane) attach(l *bpf.Loader, base *Baselines, p *testnet.Pair, dev
 	ln.detach = lk.Close
 	return nil
 }
+
+// tcxAttach is the tcx attach type of each direction.
+var tcxAttach = map[bpf.Direction]ebpf.AttachType{bpf.Ingress: ebpf.AttachTCXIngress, bpf.Egress: ebpf.AttachTCXEgress}
 
 func (ln *floodLane) close() error {
 	errs := []error{ln.detach()}
@@ -397,16 +430,16 @@ func (r *FloodResult) TableRows() []Row {
 	}
 	var rows []Row
 	none := by["no program"]
-	for _, mode := range []string{"native", "generic"} {
-		bare, ours := by["bare "+mode], by["ours "+mode]
+	for _, pair := range floodPairs {
+		ours, bare := by[pair[0]], by[pair[1]]
 		rows = append(rows,
-			Row{Part: "2 throughput", Case: fmt.Sprintf("bare %s vs no program (%s each)", mode, r.PerConfig),
+			Row{Part: "2 throughput", Case: fmt.Sprintf("flood: %s vs no program (%s each)", bare.Config.Name, r.PerConfig),
 				Value: val(bare), Baseline: val(none), Ratio: pct(bare.PerCPU(), none.PerCPU())},
-			Row{Part: "2 throughput", Case: fmt.Sprintf("ours %s vs bare %s (%s each)", mode, mode, r.PerConfig),
+			Row{Part: "2 throughput", Case: fmt.Sprintf("flood: %s vs %s (%s each)", ours.Config.Name, bare.Config.Name, r.PerConfig),
 				Value: val(ours), Baseline: val(bare), Ratio: pct(ours.PerCPU(), bare.PerCPU()),
 				Goal: "≥ 98 %", Met: verdict(ours.PerCPU() >= 0.98*bare.PerCPU())},
 		)
-		cnt := Row{Part: "2 throughput", Case: fmt.Sprintf("ours %s: counted = sent, every port", mode),
+		cnt := Row{Part: "2 throughput", Case: fmt.Sprintf("flood: %s: counted = sent, every port", ours.Config.Name),
 			Value: fmt.Sprintf("%d counted", ours.Counted), Baseline: fmt.Sprintf("%d sent", ours.Sent),
 			Goal: "exact", Met: verdict(ours.CountErr == nil && ours.Counted == ours.Sent)}
 		if ours.CountErr != nil {
