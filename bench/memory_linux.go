@@ -4,15 +4,10 @@ package bench
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -98,118 +93,36 @@ func binaryMemory(t testing.TB, bin, ns string, ifaces []string) (BinaryMemory, 
 	} else {
 		conf += "  interfaces = [\"" + strings.Join(ifaces, `", "`) + "\"]\n"
 	}
-	path := filepath.Join(t.TempDir(), "xdp_udp_ports.conf")
-	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
-		return bm, err
-	}
-	// Gather only when a line arrives on stdin (as execd with signal =
-	// "STDIN" does).
-	cmd := testnet.Command(ns, bin, "-config", path, "-poll_interval_disabled")
-	stdin, err := cmd.StdinPipe()
+	e, err := startExecd(t, bin, ns, conf)
 	if err != nil {
 		return bm, err
 	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return bm, err
-	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		return bm, err
-	}
-	summaries := make(chan struct{}, 1024) // one per interface per Gather
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if strings.HasPrefix(sc.Text(), "xdp_udp_ports_interface,") {
-				summaries <- struct{}{}
-			}
+	if len(ifaces) == 0 {
+		time.Sleep(500 * time.Millisecond) // nothing to wait for
+		if err, ok := e.exited(); ok {
+			return bm, e.fail(fmt.Errorf("exited early: %v", err))
 		}
-		close(summaries)
-	}()
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	stop := func() error {
-		stdin.Close()
-		select {
-		case err := <-done:
-			return err
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Signal(syscall.SIGKILL)
-			return fmt.Errorf("did not stop within 10 s of its stdin closing (killed: %v)", <-done)
-		}
+	} else if bm.Attached, err = e.waitHooks(ns, ifaces, defaultHooks...); err != nil {
+		return bm, e.fail(err)
 	}
-	fail := func(err error) (BinaryMemory, error) {
-		if serr := stop(); serr != nil {
-			err = fmt.Errorf("%w; stopping: %v", err, serr)
-		}
-		return bm, fmt.Errorf("%w; stderr:\n%s", err, stderr.String())
-	}
-	bm.Mem, bm.Attached, err = waitStarted(cmd, done, ns, ifaces, start)
-	if err != nil {
-		return fail(err)
+	// ip netns exec execs the binary: it keeps the command's pid.
+	time.Sleep(200 * time.Millisecond)
+	if bm.Mem, err = procMemory(e.cmd.Process.Pid); err != nil {
+		return bm, e.fail(err)
 	}
 	if len(ifaces) > 0 {
-		if _, err := io.WriteString(stdin, "\n"); err != nil {
-			return fail(fmt.Errorf("asking for a Gather: %w", err))
-		}
-		for range ifaces {
-			select {
-			case _, ok := <-summaries:
-				if !ok {
-					return fail(errors.New("stdout closed before the Gather's metrics"))
-				}
-			case <-time.After(30 * time.Second):
-				return fail(errors.New("no Gather within 30 s"))
-			}
+		if err := e.gather(len(ifaces)); err != nil {
+			return bm, e.fail(err)
 		}
 		time.Sleep(200 * time.Millisecond)
-		if bm.AfterGather, err = procMemory(cmd.Process.Pid); err != nil {
-			return fail(err)
+		if bm.AfterGather, err = procMemory(e.cmd.Process.Pid); err != nil {
+			return bm, e.fail(err)
 		}
 	}
-	if err := stop(); err != nil {
-		return bm, fmt.Errorf("stopping: %w; stderr:\n%s", err, stderr.String())
+	if err := e.stop(); err != nil {
+		return bm, fmt.Errorf("stopping: %w; stderr:\n%s", err, e.stderr.String())
 	}
 	return bm, checkHooks(ns, ifaces)
-}
-
-// waitStarted waits until the binary has attached to every interface
-// (with none, a fixed half second), lets it settle for 200 ms and reads its
-// memory. ip netns exec execs the binary, so it keeps the command's pid.
-func waitStarted(cmd *exec.Cmd, done chan error, ns string, ifaces []string, start time.Time) (ProcMemory, time.Duration, error) {
-	deadline := start.Add(30 * time.Second)
-	if len(ifaces) == 0 {
-		deadline = start.Add(500 * time.Millisecond)
-	}
-	var attached time.Duration
-	for {
-		select {
-		case err := <-done:
-			done <- err
-			return ProcMemory{}, 0, fmt.Errorf("exited early: %v", err)
-		case <-time.After(2 * time.Millisecond):
-		}
-		if len(ifaces) == 0 {
-			if time.Now().After(deadline) {
-				break
-			}
-			continue
-		}
-		// The last interface is attached last: check it alone until it is.
-		if checkHooks(ns, ifaces[len(ifaces)-1:], defaultHooks...) == nil && checkHooks(ns, ifaces, defaultHooks...) == nil {
-			attached = time.Since(start)
-			break
-		}
-		if time.Now().After(deadline) {
-			return ProcMemory{}, 0, fmt.Errorf("not attached to all %d interfaces after 30 s", len(ifaces))
-		}
-	}
-	time.Sleep(200 * time.Millisecond)
-	m, err := procMemory(cmd.Process.Pid)
-	return m, attached, err
 }
 
 // KernelMemory is the kernel memory of one interface's maps.
