@@ -134,6 +134,14 @@ func runAll(t *testing.T, par Params) *Table {
 	if !testnet.IsChild() {
 		run("packet", func(t *testing.T) { pr = runPacket(t, l, par) })
 		run("flood", func(t *testing.T) { tb.Add(runFlood(t, l, par)...) })
+		run("harm", func(t *testing.T) {
+			hr, err := RunHarm(t, binary(t), par.HarmRuns, par.HarmArgs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tb.Add(hr.TableRows()...)
+			harmNote = fmt.Sprintf("%s, client %s", hr.Version, strings.Join(hr.Args, " "))
+		})
 		run("read", func(t *testing.T) {
 			var err error
 			if rr, err = RunRead(l, par.ReadCases, par.ReadReps); err != nil {
@@ -298,8 +306,8 @@ func binary(t *testing.T) string {
 	return builtBin
 }
 
-// floodNote is what part 2 adds to its note.
-var floodNote string
+// floodNote and harmNote are what part 2 adds to its notes.
+var floodNote, harmNote string
 
 // notes explains under the table how the figures were taken.
 func notes(tb *Table, par Params, pr *PacketResult) {
@@ -327,6 +335,13 @@ func notes(tb *Table, par Params, pr *PacketResult) {
 		"the receiver's NAPI or backlog, XDP and stack in softirq, so this is throughput per CPU whatever else the host runs; wall kpps "+
 		"(frames / wall time of those batches) depends on how much CPU the host lets us have. The goal is judged on kpps/CPU-s.",
 		len(FloodPorts), par.FloodPerConfig, floodNote)
+	tb.Note("Part 2, iperf3 (do no harm): one veth per configuration between two new namespaces, all attached at once, on both ends "+
+		"(the plugin as the execd binary in each namespace, so that every data segment and every ACK passes it at egress of one end and "+
+		"ingress of the other); one iperf3 server; each client run (%s; UDP -b 0, as fast as it goes) measures what the server received; "+
+		"%d runs of each configuration per protocol, alternating, each round starting with the next configuration, client on CPU 0 and server on CPU 1 (iperf3 -A 0,1). "+
+		"Values are the median (min–max) of the runs; the ratio is the median of each run's ratio to nothing attached in the same round. "+
+		"The goal holds the defaults (ingress_hook = \"auto\": TC on a veth, tcx here) to the median with nothing attached; "+
+		"the native XDP rows are why the default on a veth is not XDP: there the kernel gives up GRO/GSO pass-through.", harmNote, par.HarmRuns)
 	tb.Note("Part 3: Snapshot walks the mmap of the counter array (no syscalls), default dense layout, destination ports; " +
 		"active ports are real counts (one test run per port). The naive read is one BatchLookup of a dense 65,536-entry per-CPU array.")
 	tb.Note("Parts 3 (Gather) and 4 run the plugin in a child process inside the receiver namespace on veths made there; " +

@@ -15,6 +15,10 @@ type Params struct {
 	// Part 2: how long each configuration is flooded (all of them
 	// interleaved batch by batch).
 	FloodPerConfig time.Duration
+	// Part 2, do no harm: iperf3 runs per configuration and protocol, and
+	// the client's length arguments (-t seconds or -n bytes).
+	HarmRuns int
+	HarmArgs []string
 
 	// Part 3.
 	ReadCases   []ReadCase
@@ -40,6 +44,8 @@ var Full = Params{
 	// the goal is set for.
 	PrintkFrames:   []string{"ipv4-udp-64"},
 	FloodPerConfig: 10 * time.Second,
+	HarmRuns:       5,
+	HarmArgs:       []string{"-t", "3"},
 	ReadCases:      ReadCases,
 	ReadReps:       30,
 	GatherCases:    ReadCases,
@@ -57,6 +63,8 @@ var Smoke = Params{
 	Rounds:         1,
 	PrintkFrames:   []string{"ipv4-udp-64"},
 	FloodPerConfig: 100 * time.Millisecond,
+	HarmRuns:       1,
+	HarmArgs:       []string{"-n", "4M"},
 	ReadCases:      []ReadCase{{0, 1}, {100, 1}, {100, 2}},
 	ReadReps:       2,
 	GatherCases:    []ReadCase{{0, 1}, {100, 2}},

@@ -17,6 +17,14 @@ func (s Sample) Min() float64 {
 	return slices.Min(s)
 }
 
+// Max is the largest measurement.
+func (s Sample) Max() float64 {
+	if len(s) == 0 {
+		return 0
+	}
+	return slices.Max(s)
+}
+
 // Mean is the average of the sample.
 func (s Sample) Mean() float64 {
 	var sum float64
