@@ -348,6 +348,11 @@ func notes(tb *Table, par Params, pr *PacketResult) {
 		"Start must leave every interface attached and Stop every one detached. Part 5 runs the execd binary (-poll_interval_disabled) " +
 		"and reads /proc/PID/status once it has attached everywhere, then again after one Gather (a line on its stdin); " +
 		"the counter arrays it mmaps are file-backed (RssFile), not RssAnon.")
+	tb.Note("Part 4: the plugin at each hook on a veth - tcx (the default there), native XDP, and legacy clsact filters (forced with " +
+		legacyTCEnv + "=1, the path of kernels without tcx) - interleaved, each next to a bare program loaded and attached at the same hook " +
+		"(XDP_PASS native; SCHED_CLS at the tcx head; a clsact qdisc and one direct-action filter per interface). On this kernel every tcx " +
+		"attach and detach waits for an RCU grace period with rtnl held (kernel/bpf/tcx.c: tcx_entry_sync), so they run one after another, " +
+		"about 10 ms each: the bare tcx rows show that cost alone.")
 }
 
 // BenchmarkPacket is part 1 for benchstat: ns/op is ns per packet.

@@ -17,8 +17,10 @@
 //  3. Counter read (read_linux.go, plugin_linux.go): Snapshot and the
 //     plugin's whole Gather against a naive BatchLookup of a dense per-CPU
 //     array.
-//  4. Start and Stop of the plugin on 1, 10 and 100 veths (plugin_linux.go)
-//     against attaching a bare program to as many.
+//  4. Start and Stop of the plugin on 1, 10 and 100 veths at tcx (the
+//     default on a veth), native XDP and legacy clsact filters
+//     (startstop_linux.go) against attaching a bare program to as many at
+//     the same hook.
 //  5. Memory (memory_linux.go): the execd binary's RssAnon after Start and
 //     the kernel memory of one interface's maps, dense and allow-list.
 //

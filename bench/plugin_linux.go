@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/link"
 	"github.com/influxdata/telegraf/testutil"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -22,11 +21,14 @@ import (
 )
 
 // newPlugin returns an initialised plugin on interfaces, every other
-// option at its default.
-func newPlugin(interfaces []string) (*plugin.XDPUDPPorts, error) {
+// option at its default unless set changes it.
+func newPlugin(interfaces []string, set ...func(*plugin.XDPUDPPorts)) (*plugin.XDPUDPPorts, error) {
 	p := plugin.New()
 	p.Interfaces = interfaces
 	p.Log = testutil.Logger{Name: "inputs.xdp_udp_ports", Quiet: true}
+	for _, f := range set {
+		f(p)
+	}
 	if err := p.Init(); err != nil {
 		return nil, err
 	}
@@ -237,100 +239,6 @@ func checkGather(acc *testutil.Accumulator, ifaces []string, ports []uint16, max
 		}
 	}
 	return nil
-}
-
-// StartStopCase is Start and Stop of the plugin on N interfaces, next to
-// the least any XDP tool does: load one XDP_PASS program, attach it to
-// the N interfaces, detach and free it.
-type StartStopCase struct {
-	N                             int
-	Start, Stop, BareUp, BareDown Sample // ns
-}
-
-// RunStartStop times the plugin's Start and Stop on each size of a set of
-// new veths of pair p (this process must be in the receiver namespace),
-// reps times, interleaved with the bare baseline. Every interface must be
-// attached after Start and detached after Stop.
-func RunStartStop(t testing.TB, p *testnet.Pair, sizes []int, reps int) ([]StartStopCase, error) {
-	ns := p.Receiver
-	all := p.AddVeths(t, "xss", "xsr", slices.Max(sizes))
-	out := make([]StartStopCase, len(sizes))
-	for range reps {
-		for i, n := range sizes {
-			out[i].N = n
-			ifaces := all[:n]
-			up, down, err := startStopPlugin(ns, ifaces)
-			if err != nil {
-				return nil, fmt.Errorf("%d interfaces: %w", n, err)
-			}
-			out[i].Start = append(out[i].Start, up)
-			out[i].Stop = append(out[i].Stop, down)
-			up, down, err = startStopBare(ns, ifaces)
-			if err != nil {
-				return nil, fmt.Errorf("bare, %d interfaces: %w", n, err)
-			}
-			out[i].BareUp = append(out[i].BareUp, up)
-			out[i].BareDown = append(out[i].BareDown, down)
-		}
-	}
-	return out, nil
-}
-
-func startStopPlugin(ns string, ifaces []string) (up, down float64, err error) {
-	p, err := newPlugin(ifaces)
-	if err != nil {
-		return 0, 0, err
-	}
-	acc := &testutil.Accumulator{}
-	start := time.Now()
-	err = p.Start(acc)
-	up = nanos(time.Since(start))
-	if err != nil {
-		return 0, 0, err
-	}
-	if err := errors.Join(acc.FirstError(), checkHooks(ns, ifaces, defaultHooks...)); err != nil {
-		p.Stop()
-		return 0, 0, err
-	}
-	start = time.Now()
-	p.Stop()
-	down = nanos(time.Since(start))
-	return up, down, checkHooks(ns, ifaces)
-}
-
-func startStopBare(ns string, ifaces []string) (up, down float64, err error) {
-	start := time.Now()
-	prog, err := bareProgram(0)
-	if err != nil {
-		return 0, 0, err
-	}
-	links := make([]link.Link, 0, len(ifaces))
-	closeAll := func() error {
-		var errs []error
-		for _, l := range links {
-			errs = append(errs, l.Close())
-		}
-		return errors.Join(append(errs, prog.Close())...)
-	}
-	for _, name := range ifaces {
-		l, err := netlink.LinkByName(name)
-		if err != nil {
-			return 0, 0, errors.Join(err, closeAll())
-		}
-		x, err := link.AttachXDP(link.XDPOptions{Program: prog, Interface: l.Attrs().Index, Flags: link.XDPDriverMode})
-		if err != nil {
-			return 0, 0, errors.Join(fmt.Errorf("attaching the bare program to %s: %w", name, err), closeAll())
-		}
-		links = append(links, x)
-	}
-	up = nanos(time.Since(start))
-	start = time.Now()
-	err = closeAll()
-	down = nanos(time.Since(start))
-	if err != nil {
-		return 0, 0, err
-	}
-	return up, down, checkHooks(ns, ifaces)
 }
 
 // mapMemory sums the kernel memory (memlock, as map info and fdinfo

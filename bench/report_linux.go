@@ -26,13 +26,14 @@ func GatherRows(gs []GatherCase, naive Sample) []Row {
 }
 
 // StartStopRows holds Start to 50 ms on one interface and 1 s on 100, and
-// Stop to 1 s, each next to attaching a bare program to as many.
+// Stop to 1 s, at every hook, each next to attaching a bare program to as
+// many at the same hook.
 func StartStopRows(ss []StartStopCase) []Row {
 	var rows []Row
 	for _, s := range ss {
 		start := Row{
 			Part:     "4 start/stop",
-			Case:     fmt.Sprintf("Start, %d interface(s)", s.N),
+			Case:     fmt.Sprintf("Start, %d interface(s), %s", s.N, s.Hook),
 			Value:    minMed(s.Start),
 			Baseline: minMed(s.BareUp) + " bare load+attach",
 			Ratio:    ratio(s.Start.Median(), s.BareUp.Median()),
@@ -44,7 +45,7 @@ func StartStopRows(ss []StartStopCase) []Row {
 		}
 		stop := Row{
 			Part:     "4 start/stop",
-			Case:     fmt.Sprintf("Stop, %d interface(s)", s.N),
+			Case:     fmt.Sprintf("Stop, %d interface(s), %s", s.N, s.Hook),
 			Value:    minMed(s.Stop),
 			Baseline: minMed(s.BareDown) + " bare detach",
 			Ratio:    ratio(s.Stop.Median(), s.BareDown.Median()),
