@@ -107,6 +107,7 @@ func missed(failed []Row) string {
 // pluginResult is what the child in the receiver namespace measured.
 type pluginResult struct {
 	Gather    []GatherCase
+	Limit     []LimitCase
 	StartStop []StartStopCase
 }
 
@@ -175,9 +176,12 @@ func runAll(t *testing.T, par Params) *Table {
 		tb.Add(rr.TableRows()...)
 		tb.Add(GatherRows(plug.Gather, rr.Naive)...)
 	}
+	limitRead, limitMemory := limitRows(plug.Limit)
+	tb.Add(limitRead...)
 	tb.Add(StartStopRows(plug.StartStop)...)
 	tb.Add(BinaryStartRows(bin)...)
 	tb.Add(MemoryRows(bin, km, pr)...)
+	tb.Add(limitMemory...)
 	notes(&tb, par, pr)
 	return &tb
 }
@@ -264,6 +268,9 @@ func runPlugin(t *testing.T, par Params) pluginResult {
 	if res.Gather, err = RunGather(t, p, par.GatherCases, par.GatherReps); err != nil {
 		t.Fatal(err)
 	}
+	if res.Limit, err = RunGatherLimit(t, p, par.LimitActive, par.LimitReps); err != nil {
+		t.Fatal(err)
+	}
 	b, err := json.Marshal(res)
 	if err != nil {
 		t.Fatal(err)
@@ -348,6 +355,11 @@ func notes(tb *Table, par Params, pr *PacketResult) {
 		"Start must leave every interface attached and Stop every one detached. Part 5 runs the execd binary (-poll_interval_disabled) " +
 		"and reads /proc/PID/status once it has attached everywhere, then again after one Gather (a line on its stdin); " +
 		"the counter arrays it mmaps are file-backed (RssFile), not RssAnon.")
+	tb.Note("Parts 3 and 5, series floods (issue 12): the plugin on one veth, one 64 B frame to each of %d ports (a scan), "+
+		"Gathers until the counts settle and are exact (at most max_ports port series, the rest summed into port=\"other\"), "+
+		"then %d timed Gathers into an accumulator that drops every metric, so that time and allocations (runtime.MemStats) are the plugin's own; "+
+		"the heap is HeapAlloc after a GC with the plugin still running (the whole child process: compare with one active port).",
+		par.LimitActive, par.LimitReps)
 	tb.Note("Part 4: the plugin at each hook on a veth - tcx (the default there), native XDP, and legacy clsact filters (forced with " +
 		legacyTCEnv + "=1, the path of kernels without tcx) - interleaved, each next to a bare program loaded and attached at the same hook " +
 		"(XDP_PASS native; SCHED_CLS at the tcx head; a clsact qdisc and one direct-action filter per interface). On this kernel every tcx " +

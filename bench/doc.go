@@ -16,13 +16,16 @@
 //     equal what was sent.
 //  3. Counter read (read_linux.go, plugin_linux.go): Snapshot and the
 //     plugin's whole Gather against a naive BatchLookup of a dense per-CPU
-//     array.
+//     array; and (limit_linux.go) the plugin's Gather with every port of
+//     a scan active under the default max_ports, against no limit and one
+//     active port.
 //  4. Start and Stop of the plugin on 1, 10 and 100 veths at tcx (the
 //     default on a veth), native XDP and legacy clsact filters
 //     (startstop_linux.go) against attaching a bare program to as many at
 //     the same hook.
 //  5. Memory (memory_linux.go): the execd binary's RssAnon after Start and
-//     the kernel memory of one interface's maps, dense and allow-list.
+//     the kernel memory of one interface's maps, dense and allow-list; the
+//     allocations per Gather and the heap of the scan of part 3.
 //
 // TestTable (bench_test.go) runs them all at full size when
 // XDP_UDP_PORTS_BENCH is set - `make bench`, as root - prints one table

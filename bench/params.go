@@ -26,6 +26,11 @@ type Params struct {
 	GatherCases []ReadCase
 	GatherReps  int
 
+	// Parts 3 and 5, series floods: active ports of the scan, and timed
+	// Gathers per case.
+	LimitActive int
+	LimitReps   int
+
 	// Part 4.
 	StartStopSizes []int
 	StartStopReps  int
@@ -50,6 +55,8 @@ var Full = Params{
 	ReadReps:       30,
 	GatherCases:    ReadCases,
 	GatherReps:     10,
+	LimitActive:    65536,
+	LimitReps:      10,
 	StartStopSizes: []int{1, 10, 100},
 	StartStopReps:  3,
 	MemorySizes:    []int{1, 100},
@@ -69,6 +76,8 @@ var Smoke = Params{
 	ReadReps:       2,
 	GatherCases:    []ReadCase{{0, 1}, {100, 2}},
 	GatherReps:     2,
+	LimitActive:    2000,
+	LimitReps:      2,
 	StartStopSizes: []int{1, 3},
 	StartStopReps:  1,
 	MemorySizes:    []int{1},
