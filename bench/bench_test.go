@@ -116,6 +116,7 @@ type pluginResult struct {
 // hands them to the parent through a file).
 func runAll(t *testing.T, par Params) *Table {
 	testnet.Require(t)
+	top := t
 	l, err := bpf.NewLoader()
 	if err != nil {
 		t.Fatal(err)
@@ -136,7 +137,7 @@ func runAll(t *testing.T, par Params) *Table {
 		run("packet", func(t *testing.T) { pr = runPacket(t, l, par) })
 		run("flood", func(t *testing.T) { tb.Add(runFlood(t, l, par)...) })
 		run("harm", func(t *testing.T) {
-			hr, err := RunHarm(t, binary(t), par.HarmRuns, par.HarmArgs)
+			hr, err := RunHarm(t, binary(t, top), par.HarmRuns, par.HarmArgs)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -159,7 +160,7 @@ func runAll(t *testing.T, par Params) *Table {
 	defer func() { tb.Note("Time per part: %s.", strings.Join(times, ", ")) }()
 	run("memory", func(t *testing.T) {
 		var err error
-		if bin, err = RunBinaryMemory(t, binary(t), par.MemorySizes); err != nil {
+		if bin, err = RunBinaryMemory(t, binary(t, top), par.MemorySizes); err != nil {
 			t.Error(err)
 		}
 		if km, err = RunKernelMemory(l); err != nil {
@@ -287,8 +288,9 @@ var (
 	buildErr  error
 )
 
-// binary is the execd binary: $XDP_UDP_PORTS_BIN, or built once.
-func binary(t *testing.T) string {
+// binary is the execd binary: $XDP_UDP_PORTS_BIN, or built once and
+// removed when top (the test that runs every part needing it) ends.
+func binary(t, top *testing.T) string {
 	if b := os.Getenv(envBin); b != "" {
 		return b
 	}
@@ -298,6 +300,10 @@ func binary(t *testing.T) string {
 			buildErr = err
 			return
 		}
+		top.Cleanup(func() {
+			os.RemoveAll(dir)
+			buildOnce = sync.Once{} // a later test (-count 2) builds it again
+		})
 		builtBin = filepath.Join(dir, "xdp_udp_ports")
 		// The flags of `make build`, so that its build cache serves.
 		cmd := exec.Command("go", "build", "-trimpath", "-o", builtBin, "github.com/xdp-udp-ports/xdp_udp_ports/cmd/xdp_udp_ports")
@@ -309,7 +315,6 @@ func binary(t *testing.T) string {
 	if buildErr != nil {
 		t.Fatal(buildErr)
 	}
-	t.Cleanup(func() { os.RemoveAll(filepath.Dir(builtBin)) })
 	return builtBin
 }
 

@@ -13,7 +13,9 @@
 //  2. Throughput (flood_linux.go): an AF_PACKET flood over a veth pair
 //     between two namespaces with no program, the bare one and ours, at
 //     native and generic XDP and at tcx ingress and egress; our counts must
-//     equal what was sent.
+//     equal what was sent. Do no harm (harm_linux.go): iperf3 TCP and UDP
+//     over a veth with nothing attached, the plugin at its defaults plus
+//     egress, and native XDP (bare and ours), on both ends of the veth.
 //  3. Counter read (read_linux.go, plugin_linux.go): Snapshot and the
 //     plugin's whole Gather against a naive BatchLookup of a dense per-CPU
 //     array; and (limit_linux.go) the plugin's Gather with every port of
