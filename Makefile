@@ -123,10 +123,10 @@ fuzz:
 
 # Benchmarks (bench/): one table, every figure next to a baseline measured
 # in the same run, written to BENCHMARKS.md with the machine and date.
-# Needs root; about 3-4 minutes on an otherwise idle 2-CPU host. Its smoke
-# variant (TestSmoke) runs in `make test`.
-.PHONY: bench
-bench: build
+# Needs root and iperf3 (deps-bench); about 6 minutes on an otherwise idle
+# 2-CPU host. Its smoke variant (TestSmoke) runs in `make test`.
+.PHONY: bench deps-bench
+bench: build deps-bench
 	CGO_ENABLED=0 $(GO) test -c -o $(BIN)/bench.test ./bench
 	cd bench && XDP_UDP_PORTS_BENCH=1 XDP_UDP_PORTS_BIN=$(BIN)/xdp_udp_ports \
 		XDP_UDP_PORTS_BENCH_OUT=$(CURDIR)/BENCHMARKS.md XDP_UDP_PORTS_BENCH_COMMAND='make bench' \
@@ -196,3 +196,8 @@ deps-package:
 package-test: deps-package package
 	$(GO) vet -tags package ./packaging/
 	CGO_ENABLED=0 XDP_UDP_PORTS_PKG_DIR=$(PKG_OUT) $(GO) test -tags package -count=1 -v -timeout 10m ./packaging/
+# iperf3, for the benchmarks' do-no-harm runs, from Debian.
+deps-bench:
+	@if ! command -v iperf3 >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends iperf3; \
+	fi
