@@ -351,7 +351,8 @@ func notes(tb *Table, par Params, pr *PacketResult) {
 		"(the plugin as the execd binary in each namespace, so that every data segment and every ACK passes it at egress of one end and "+
 		"ingress of the other); one iperf3 server; each client run (%s; UDP -b 0, as fast as it goes) measures what the server received; "+
 		"%d runs of each configuration per protocol, alternating, each round starting with the next configuration, client on CPU 0 and server on CPU 1 (iperf3 -A 0,1). "+
-		"Values are the median (min–max) of the runs; the ratio is the median of each run's ratio to nothing attached in the same round. "+
+		"Values are the median (min–max) of the runs; the ratio is the median (min–max) of each run's ratio to nothing attached in the same round. "+
+		"On a shared 2-CPU VM single runs of one configuration differ by ±5 %% and more: as much as the goal's margin. "+
 		"The goal holds the defaults (ingress_hook = \"auto\": TC on a veth, tcx here) to the median with nothing attached; "+
 		"the native XDP rows are why the default on a veth is not XDP: there the kernel gives up GRO/GSO pass-through.", harmNote, par.HarmRuns)
 	tb.Note("Part 3: Snapshot walks the mmap of the counter array (no syscalls), default dense layout, destination ports; " +
