@@ -123,7 +123,7 @@ fuzz:
 
 # Benchmarks (bench/): one table, every figure next to a baseline measured
 # in the same run, written to BENCHMARKS.md with the machine and date.
-# Needs root and iperf3 (deps-bench); about 6 minutes on an otherwise idle
+# Needs root and iperf3 (deps-bench); about 6-7 minutes on an otherwise idle
 # 2-CPU host. Its smoke variant (TestSmoke) runs in `make test`.
 .PHONY: bench deps-bench
 bench: build deps-bench
