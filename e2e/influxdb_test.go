@@ -7,7 +7,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"maps"
 	"net"
 	"net/http"
@@ -111,24 +110,16 @@ type series struct {
 	Name    string            `json:"name"`
 	Tags    map[string]string `json:"tags"`
 	Columns []string          `json:"columns"`
-	Values  [][]json.Number   `json:"values"`
+	Values  [][]any           `json:"values"` // json.Number, strings (RFC 3339 times), nil
 }
 
 // query runs one InfluxQL statement and returns its series (times in
 // nanoseconds since the epoch).
 func (db *influxDB) query(q string) ([]series, error) {
 	v := url.Values{"db": {database}, "q": {q}, "epoch": {"ns"}}
-	resp, err := db.client.Get(influxURL + "/query?" + v.Encode())
+	body, err := httpGet(db.client, influxURL+"/query?"+v.Encode())
 	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%s: %s: %s", q, resp.Status, body)
+		return nil, fmt.Errorf("%s: %w", q, err)
 	}
 	return decodeInfluxJSON(q, body)
 }
@@ -170,7 +161,11 @@ func (s series) fields() (map[string]int64, error) {
 		if c == "time" {
 			continue
 		}
-		n, err := s.Values[0][i].Int64()
+		num, ok := s.Values[0][i].(json.Number)
+		if !ok {
+			return nil, fmt.Errorf("series %s %v column %s: %v is not a number", s.Name, s.Tags, c, s.Values[0][i])
+		}
+		n, err := num.Int64()
 		if err != nil {
 			return nil, fmt.Errorf("series %s %v column %s: %w", s.Name, s.Tags, c, err)
 		}

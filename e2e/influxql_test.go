@@ -129,28 +129,12 @@ func (r *influxQLRunner) shell(t *testing.T, line string) []byte {
 
 // parseCurl reads /query's JSON answer (times as RFC 3339).
 func parseCurl(body []byte) ([]table, error) {
-	var r struct {
-		Results []struct {
-			Series []struct {
-				Name    string            `json:"name"`
-				Tags    map[string]string `json:"tags"`
-				Columns []string          `json:"columns"`
-				Values  [][]any           `json:"values"`
-			} `json:"series"`
-			Error string `json:"error"`
-		} `json:"results"`
-		Error string `json:"error"`
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	if err := dec.Decode(&r); err != nil {
-		return nil, fmt.Errorf("decoding %s: %w", body, err)
-	}
-	if r.Error != "" || len(r.Results) != 1 || r.Results[0].Error != "" {
-		return nil, fmt.Errorf("%s", body)
+	ss, err := decodeInfluxJSON("", body)
+	if err != nil {
+		return nil, err
 	}
 	var tables []table
-	for _, s := range r.Results[0].Series {
+	for _, s := range ss {
 		tb := table{Name: s.Name, Tags: s.Tags, Columns: s.Columns}
 		if tb.Tags == nil {
 			tb.Tags = map[string]string{}

@@ -8,7 +8,6 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
-	"io"
 	"maps"
 	"net/http"
 	"net/url"
@@ -122,14 +121,9 @@ func (p *promPoint) UnmarshalJSON(b []byte) error {
 // query evaluates q at time at over /api/v1/query.
 func (s *promServer) query(q string, at time.Time) ([]promSeries, error) {
 	v := url.Values{"query": {q}, "time": {strconv.FormatFloat(float64(at.UnixMilli())/1000, 'f', 3, 64)}}
-	resp, err := s.client.Get(promURL + "/api/v1/query?" + v.Encode())
+	body, err := httpGet(s.client, promURL+"/api/v1/query?"+v.Encode())
 	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", q, err)
 	}
 	var r struct {
 		Status string `json:"status"`
@@ -147,7 +141,7 @@ func (s *promServer) query(q string, at time.Time) ([]promSeries, error) {
 		return nil, fmt.Errorf("%s: %s: %w", q, body, err)
 	}
 	if r.Status != "success" {
-		return nil, fmt.Errorf("%s: %s %s", q, resp.Status, r.Error)
+		return nil, fmt.Errorf("%s: %s %s", q, r.Status, r.Error)
 	}
 	var ss []promSeries
 	for _, res := range r.Data.Result {
@@ -162,12 +156,7 @@ func (s *promServer) query(q string, at time.Time) ([]promSeries, error) {
 
 // metricTypes reads the # TYPE lines of our metrics from a /metrics page.
 func metricTypes(c *http.Client, u string) (map[string]string, []byte, error) {
-	resp, err := c.Get(u)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
+	body, err := httpGet(c, u)
 	if err != nil {
 		return nil, nil, err
 	}
