@@ -108,14 +108,20 @@ type Link struct {
 	SenderV4, ReceiverV4   net.IP // nil on the pair's own link (see Pair)
 }
 
-// AddLink adds another veth between the pair's namespaces, with the IPv4
-// subnet 198.18.<subnet>.0/24 (.1 sender, .2 receiver; subnet 1-254, one
-// per link). Delete it with DelLink, or it goes with the namespaces.
+// AddLink adds another veth between the pair's namespaces, with an IPv4
+// /30 of the documentation range 198.51.100.0/24 of its own: the sender
+// gets 198.51.100.(4 x subnet + 1), the receiver (4 x subnet + 2); subnet
+// 1-63, one per link. Delete it with DelLink, or it goes with the
+// namespaces.
 func (p *Pair) AddLink(t testing.TB, senderIf, receiverIf string, subnet int) *Link {
 	t.Helper()
-	prefix := fmt.Sprintf("198.18.%d.", subnet)
-	l := p.connect(t, senderIf, receiverIf, 0, [2]string{prefix + "1/24", prefix + "2/24"}, [2]string{})
-	l.SenderV4, l.ReceiverV4 = net.ParseIP(prefix+"1").To4(), net.ParseIP(prefix+"2").To4()
+	if subnet < 1 || subnet > 63 {
+		t.Fatalf("AddLink: subnet %d out of 1-63", subnet)
+	}
+	base := 4 * subnet
+	sender, receiver := fmt.Sprintf("198.51.100.%d", base+1), fmt.Sprintf("198.51.100.%d", base+2)
+	l := p.connect(t, senderIf, receiverIf, 0, [2]string{sender + "/30", receiver + "/30"}, [2]string{})
+	l.SenderV4, l.ReceiverV4 = net.ParseIP(sender).To4(), net.ParseIP(receiver).To4()
 	return l
 }
 
