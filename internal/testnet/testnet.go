@@ -1,10 +1,10 @@
 //go:build linux
 
 // Package testnet builds the private networks live tests run in: a pair of
-// network namespaces joined by a veth, addresses from 192.0.2.0/24 and
-// 2001:db8::/64 that exist only inside them, static neighbour entries (so no
+// network namespaces joined by a veth, addresses from 192.0.2.0/24,
+// 198.51.100.0/24 and 2001:db8::/32 that exist only inside them, static neighbour entries (so no
 // datagram waits for ARP/ND), and helpers to run code in a namespace, send
-// traffic and see what XDP program an interface has. Everything a test
+// traffic and see what programs an interface has at which hook. Everything a test
 // creates is removed by t.Cleanup, also when the test fails.
 package testnet
 
