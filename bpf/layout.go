@@ -17,7 +17,7 @@ type Config struct {
 	// Otherwise the plain one is used and xdp.frags only where the
 	// interface needs it (ERANGE on attach).
 	Frags bool
-	// Frame is where frames start on the link (FrameForLink tells).
+	// Frame is where frames start on the link (FrameOf tells).
 	Frame Frame
 }
 

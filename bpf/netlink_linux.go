@@ -106,8 +106,25 @@ func xdpProgram(ifindex int) ebpf.ProgramID {
 	return 0
 }
 
-// IFLA_XDP_ATTACHED values to the flags that detach in that mode.
-var attachedModeFlags = map[uint32]int{1: unix.XDP_FLAGS_DRV_MODE, 2: unix.XDP_FLAGS_SKB_MODE, 3: unix.XDP_FLAGS_HW_MODE}
+// IFLA_XDP_ATTACHED values to the flags that detach in that mode, and to
+// the hook they are.
+var (
+	attachedModeFlags = map[uint32]int{1: unix.XDP_FLAGS_DRV_MODE, 2: unix.XDP_FLAGS_SKB_MODE, 3: unix.XDP_FLAGS_HW_MODE}
+	attachedHooks     = map[uint32]Hook{1: HookXDPNative, 2: HookXDPGeneric, 3: HookXDPOffload}
+)
+
+// xdpHookOf returns the hook prog is attached at on ifindex, HookNone if
+// it is not the interface's XDP program.
+func xdpHookOf(ifindex int, prog ebpf.ProgramID) Hook {
+	l, err := netlink.LinkByIndex(ifindex)
+	if err != nil {
+		return HookNone
+	}
+	if x := l.Attrs().Xdp; x != nil && x.Attached && ebpf.ProgramID(x.ProgId) == prog {
+		return attachedHooks[x.AttachMode]
+	}
+	return HookNone
+}
 
 // detachNetlink detaches prog from the interface if it is attached there.
 func detachNetlink(ifindex int, prog ebpf.ProgramID) error {

@@ -82,11 +82,10 @@ func (c *Counters) Pin(dir string) error {
 }
 
 // LoadPinned adopts the instance pinned in dir by Pin, with the attachment
-// pinned there if any, taken to be at direction d of ifindex (the Hook of
-// an XDP attachment is not known here: HookNone, for the caller to find
-// out). It returns fs.ErrNotExist if nothing complete is pinned and
-// ErrPinMismatch if the pins were made for another program or
-// configuration.
+// pinned there if any, taken to be at direction d of ifindex (an XDP one
+// whose program is no longer the interface's has Hook HookNone). It
+// returns fs.ErrNotExist if nothing complete is pinned and ErrPinMismatch
+// if the pins were made for another program or configuration.
 func (l *Loader) LoadPinned(dir string, cfg Config, ifindex int, d Direction) (*Counters, *Attachment, error) {
 	layout, err := l.Layout(cfg)
 	if err != nil {
@@ -174,6 +173,9 @@ func (l *Loader) loadPinnedAttachment(dir string, ifindex int, d Direction) (*At
 			}
 			a.impl = &netlinkXDP{held: held{prog: id, pinned: path, lock: lock}, ifindex: ifindex}
 		}
+	}
+	if a.Hook == HookNone { // XDP: the interface says in which mode
+		a.Hook = xdpHookOf(ifindex, a.ProgramID())
 	}
 	a.Variant = Plain
 	if a.Hook == HookTC || a.Hook == HookTCX {

@@ -148,6 +148,14 @@ func (h Hook) IsXDP() bool { return h == HookXDPNative || h == HookXDPGeneric ||
 // xdpHooks maps an XDP attach mode to its hook.
 var xdpHooks = map[Mode]Hook{ModeNative: HookXDPNative, ModeGeneric: HookXDPGeneric, ModeOffload: HookXDPOffload}
 
+// Hook is the XDP hook of attach mode m; ModeAuto tries native first.
+func (m Mode) Hook() Hook {
+	if m == ModeAuto {
+		return HookXDPNative
+	}
+	return xdpHooks[m]
+}
+
 // Frame is where frames start on a link, a load-time constant of the
 // program (one instance per interface). The values equal the C enum
 // xdp_udp_ports_frame.

@@ -121,15 +121,10 @@ func (p *XDPUDPPorts) wantsHook(it *iface, c *counting, a *netlink.LinkAttrs, at
 	if !t.XDP {
 		return !att.Hook.IsXDP()
 	}
-	switch t.Mode {
-	case bpf.ModeAuto:
+	if t.Mode == bpf.ModeAuto { // native, falling back to generic
 		return att.Hook == bpf.HookXDPNative || att.Hook == bpf.HookXDPGeneric
-	case bpf.ModeNative:
-		return att.Hook == bpf.HookXDPNative
-	case bpf.ModeGeneric:
-		return att.Hook == bpf.HookXDPGeneric
 	}
-	return att.Hook == bpf.HookXDPOffload
+	return att.Hook == t.Mode.Hook()
 }
 
 // foreignProgram describes another XDP program found on an interface.

@@ -371,10 +371,7 @@ func (p *XDPUDPPorts) prepare(a *netlink.LinkAttrs) *iface {
 // interface then): the hook tag of a counting that never attached.
 func (p *XDPUDPPorts) plannedHook(d bpf.Direction) bpf.Hook {
 	if d == bpf.Ingress && p.settings.ingressHook == hookXDP {
-		if h, ok := map[bpf.Mode]bpf.Hook{bpf.ModeGeneric: bpf.HookXDPGeneric, bpf.ModeOffload: bpf.HookXDPOffload}[p.settings.mode]; ok {
-			return h
-		}
-		return bpf.HookXDPNative
+		return p.settings.mode.Hook()
 	}
 	if p.loader.LegacyTC() {
 		return bpf.HookTC

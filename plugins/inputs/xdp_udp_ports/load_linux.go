@@ -93,11 +93,6 @@ func (p *XDPUDPPorts) adopt(it *iface, c *counting, att *bpf.Attachment, a *netl
 	if att == nil {
 		return false
 	}
-	if att.Hook == bpf.HookNone { // an XDP link: its mode is on the interface
-		if x := a.Xdp; x != nil && x.Attached && x.ProgId == uint32(att.ProgramID()) {
-			att.Hook = attachedHooks[x.AttachMode]
-		}
-	}
 	if att.Hook == bpf.HookNone || att.Check() != nil || !p.wantsHook(it, c, a, att) {
 		if err := att.Detach(); err != nil {
 			p.Log.Debugf("detaching the pinned program from %s: %v", it.name, err)
@@ -108,9 +103,6 @@ func (p *XDPUDPPorts) adopt(it *iface, c *counting, att *bpf.Attachment, a *netl
 	p.Log.Infof("interface %s: adopted the pinned %s program at %s; counting went on while the plugin was stopped", it.name, c, att.Hook)
 	return true
 }
-
-// netlink's IFLA_XDP_ATTACHED values.
-var attachedHooks = map[uint32]bpf.Hook{1: bpf.HookXDPNative, 2: bpf.HookXDPGeneric, 3: bpf.HookXDPOffload}
 
 // removeEmptyDir removes dir if it is empty, ignoring errors (a mount
 // point or a directory others still use stays).
